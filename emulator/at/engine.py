@@ -1,0 +1,326 @@
+"""The line engine: host bytes -> command lines -> handlers -> result codes, with V.25ter behaviour.
+
+Echo (E), verbose/numeric codes (V), quiet (Q), S3/S4/S5, the A/ repeat prefix, the 400-character
+line limit, ;-chains that stop at the first error, +CMEE error rendering, data phases (prompted raw
+input such as #M2MWRITE) and a URC queue that never splits a response.
+"""
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any
+
+from .errors import RESULT_NUMERIC, SIM_NOT_INSERTED, AtError
+from .parser import EXEC, READ, SET, TEST, Command, ParseError, Parser, strip_spaces
+from .registry import Registry, Spec
+
+if TYPE_CHECKING:
+    from ..modem.core import Modem
+
+log = logging.getLogger("emulator.at")
+
+LINE_LIMIT = 400
+_REPEAT = b"\x00repeat"
+
+
+class DataTimeout(Exception):
+    pass
+
+
+class Context:
+    """What a handler may use: the modem, and engine services for prompts and raw data."""
+
+    __slots__ = ("modem", "engine", "spec", "cmd")
+
+    def __init__(self, modem, engine, spec, cmd):
+        self.modem, self.engine, self.spec, self.cmd = modem, engine, spec, cmd
+
+    def write_raw(self, data: bytes) -> None:
+        self.engine.write(data)
+
+    async def read_raw(self, size: int, idle_timeout: float) -> bytes:
+        return await self.engine.read_raw(size, idle_timeout)
+
+
+class Engine:
+    def __init__(self, modem: "Modem", registry: Registry, parser: Parser, *, clean_output: bool = False):
+        self.modem = modem
+        self.registry = registry
+        self.clean_output = clean_output
+        self._parse = lru_cache(maxsize=512)(self._parse_uncached)
+        self._parser = parser
+        self._in = bytearray()
+        self._line = bytearray()
+        self._overflow = False
+        self._last_line: bytes | None = None
+        self._busy = False                 # a line is being executed: URCs wait
+        self._urcs: list[str] = []
+        self._task: asyncio.Task | None = None
+        self._raw: tuple[int, bytearray, asyncio.Future] | None = None
+        self._raw_skip_lf = False
+        self.on_output = None              # optional tap (the --log trace)
+        self.on_input = None
+
+    # ---------------------------------------------------------------- output primitives
+    def write(self, data: bytes) -> None:
+        if self.on_output:
+            self.on_output(data)
+        self.modem.port.write(data)
+
+    @property
+    def _s(self):
+        return self.modem.settings
+
+    def _crlf(self) -> bytes:
+        return bytes((self._s.get("S3"), self._s.get("S4")))
+
+    def format_info(self, lines: list[str], lf_join: bool) -> bytes:
+        if not lines:
+            return b""
+        crlf = self._crlf()
+        if self._s.get("V") == 0:
+            return b"".join(l.encode("latin-1", "replace") + crlf for l in lines)
+        sep = b"\n" if (lf_join and not self.clean_output) else crlf
+        return crlf + sep.join(l.encode("latin-1", "replace") for l in lines) + crlf
+
+    def format_final(self, text: str) -> bytes:
+        if self._s.get("Q") == 1:
+            return b""
+        cr = bytes((self._s.get("S3"),))
+        if self._s.get("V") == 0:
+            if text in RESULT_NUMERIC:
+                return str(RESULT_NUMERIC[text]).encode() + cr
+            return text.encode("latin-1", "replace") + self._crlf()
+        crlf = self._crlf()
+        return crlf + text.encode("latin-1", "replace") + crlf
+
+    # ---------------------------------------------------------------- URCs
+    def urc(self, text: str) -> None:
+        """Unsolicited result: written now if the engine is idle, else after the current response."""
+        if self._busy or self._raw is not None:
+            self._urcs.append(text)
+        else:
+            self._write_urc(text)
+
+    def _write_urc(self, text: str) -> None:
+        crlf = self._crlf()
+        if self._s.get("V") == 0:
+            self.write(text.encode("latin-1", "replace") + crlf)
+        else:
+            self.write(crlf + text.encode("latin-1", "replace") + crlf)
+
+    def _flush_urcs(self) -> None:
+        while self._urcs and not self._busy:
+            self._write_urc(self._urcs.pop(0))
+
+    # ---------------------------------------------------------------- input
+    def feed(self, data: bytes) -> None:
+        if self.on_input:
+            self.on_input(data)
+        self._in += data
+        if not self._busy or self._raw is not None:
+            self._pump()
+
+    def reset_input(self) -> None:
+        """Power cycle: forget the partial line and pending input."""
+        self._in.clear()
+        self._line.clear()
+        self._overflow = False
+        self._urcs.clear()
+
+    def _pump(self) -> None:
+        if self._raw is not None:
+            self._pump_raw()
+            if self._raw is not None:
+                return
+        s3 = self._s.get("S3")
+        s5 = self._s.get("S5")
+        echo_on = self._s.get("E") == 1
+        while self._in and not self._busy:
+            data = self._in
+            i = 0
+            run_line = None
+            while i < len(data):
+                b = data[i]
+                i += 1
+                if b == s3:
+                    run_line = bytes(self._line)
+                    self._line.clear()
+                    break
+                if b == s5:
+                    if self._line:
+                        del self._line[-1]
+                    continue
+                if b == 0x2F and bytes(self._line).lstrip(b"\x00\t\n\x0b\x0c\r ").upper() in (b"A", b"AT#"):
+                    self._line.clear()          # A/ (or AT#/) repeats the previous command line
+                    run_line = _REPEAT
+                    break
+                if b < 0x20:           # other control bytes (LF, NUL ...) take no place in a line
+                    continue
+                if len(self._line) <= LINE_LIMIT + 8:
+                    self._line.append(b)
+                else:
+                    self._overflow = True
+            echo_end = i
+            if echo_on and echo_end:
+                self.write(bytes(data[:echo_end]))
+            del data[:echo_end]
+            if run_line is not None:
+                overflow, self._overflow = self._overflow, False
+                if run_line is _REPEAT:
+                    if self._last_line is None:
+                        continue
+                    self._run_line(self._last_line, overflow=False)
+                else:
+                    self._run_line(run_line, overflow)
+
+    # ---------------------------------------------------------------- raw data phase
+    async def read_raw(self, size: int, idle_timeout: float) -> bytes:
+        fut = asyncio.get_running_loop().create_future()
+        self._raw = (size, bytearray(), fut)
+        self._raw_skip_lf = True
+        self._pump_raw()
+        try:
+            while not fut.done():
+                got = len(self._raw[1]) if self._raw else 0
+                try:
+                    await self.modem.clock.wait_for(asyncio.shield(fut), idle_timeout)
+                except asyncio.TimeoutError:
+                    if self._raw is not None and len(self._raw[1]) == got:
+                        raise DataTimeout() from None
+            return fut.result()
+        finally:
+            self._raw = None
+
+    def _pump_raw(self) -> None:
+        size, buf, fut = self._raw
+        if self._raw_skip_lf and self._in:
+            if self._in[0] == self._s.get("S4"):
+                del self._in[0]
+            self._raw_skip_lf = False
+        take = min(size - len(buf), len(self._in))
+        if take:
+            buf += self._in[:take]
+            del self._in[:take]
+        if len(buf) >= size and not fut.done():
+            fut.set_result(bytes(buf))
+
+    # ---------------------------------------------------------------- execution
+    @staticmethod
+    def _find_prefix(line: bytes) -> int:
+        up = line.upper()
+        return up.find(b"AT")
+
+    def _parse_uncached(self, body: str) -> tuple[Command, ...]:
+        return tuple(self._parser.parse(strip_spaces(body)))
+
+    def _run_line(self, line: bytes, overflow: bool) -> None:
+        idx = self._find_prefix(line)
+        if idx < 0:
+            return                      # no AT prefix: not a command line, no answer
+        line = line[idx:]
+        self._last_line = line
+        self._busy = True
+        if overflow or len(line) > LINE_LIMIT:
+            self._finish("ERROR")
+            return
+        body = line[2:].decode("latin-1")
+        try:
+            cmds = self._parse(body)
+        except ParseError as exc:
+            log.debug("syntax error in %r: %s", body, exc)
+            self._finish("ERROR")
+            return
+        self._run_commands(list(cmds))
+
+    def _run_commands(self, cmds: list[Command]) -> None:
+        while cmds:
+            cmd = cmds.pop(0)
+            try:
+                spec, result = self._dispatch(cmd)
+            except AtError as err:
+                self._finish(err.render(self._s.get("+CMEE")))
+                return
+            except Exception:       # a bug must never kill the port: log it, answer ERROR
+                log.exception("handler of %s failed", cmd)
+                self._finish("ERROR")
+                return
+            if inspect.isawaitable(result):
+                self._task = asyncio.ensure_future(self._await_then_continue(spec, result, cmds))
+                return
+            self._emit(spec, result)
+        self._finish("OK")
+
+    async def _await_then_continue(self, spec: Spec, aw, rest: list[Command]) -> None:
+        try:
+            result = await aw
+        except AtError as err:
+            self._finish(err.render(self._s.get("+CMEE")))
+        except DataTimeout:
+            self._finish("ERROR")
+        except asyncio.CancelledError:
+            self._busy = False
+            raise
+        except Exception:
+            log.exception("handler of %s failed", spec.name)
+            self._finish("ERROR")
+        else:
+            if result is _NO_RESULT:
+                self._busy = False
+                self._flush_urcs()
+            else:
+                self._emit(spec, result)
+                self._run_commands(rest)
+        if not self._busy and self._in:
+            self._pump()
+
+    def _emit(self, spec: Spec, result: Any) -> None:
+        if result is None:
+            return
+        lines = [result] if isinstance(result, str) else list(result)
+        self.write(self.format_info(lines, spec.lf_join))
+
+    def _dispatch(self, cmd: Command) -> tuple[Spec, Any]:
+        spec = self.registry.lookup(cmd.name)
+        if spec is None:
+            raise AtError()
+        form = cmd.form
+        if spec.needs_sim and form != TEST:
+            sim = self.modem.sim
+            if not sim.present:
+                raise AtError(SIM_NOT_INSERTED)
+        ctx = Context(self.modem, self, spec, cmd)
+        handler = spec.handlers.get(form)
+        if form == TEST:
+            if handler:
+                return spec, handler(ctx)
+            if spec.test_answer is not None:
+                ans = spec.test_answer
+                return spec, (ans(ctx) if callable(ans) else ans)
+            if not spec.handlers:
+                raise AtError()
+            return spec, spec.default_test_lines()
+        if form == EXEC and handler is None and SET in spec.handlers and cmd.basic:
+            handler, form = spec.handlers[SET], SET          # ATE == ATE0
+        if handler is None:
+            raise AtError()
+        if form == SET:
+            return spec, handler(ctx, *spec.bind(cmd))
+        return spec, handler(ctx)
+
+    def _finish(self, text: str) -> None:
+        self.write(self.format_final(text))
+        self._busy = False
+        self._flush_urcs()
+
+    # ---------------------------------------------------------------- control
+    def cancel(self) -> None:
+        if self._task and not self._task.done():
+            self._task.cancel()
+
+
+# A handler that ends the line itself (e.g. #REBOOT after its OK) returns this.
+_NO_RESULT = object()
+NO_RESULT = _NO_RESULT

@@ -1,0 +1,128 @@
+"""telit-emu: run one emulated Telit ME910C1 on a virtual serial port."""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+from .clock import RealClock
+from .modem.core import Modem
+from .modem.profile import Profile, ProfileError
+from .port import PtyPort
+
+
+def default_state_dir() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
+    return Path(base) / "telit-emu" / "default"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="telit-emu",
+        description="Emulate a Telit ME910C1/NE910C1/ML865C1 module (AT commands and LwM2M agent) "
+                    "on a virtual serial port. The first line printed is 'port: <path>'.")
+    p.add_argument("--link", metavar="PATH",
+                   help="also keep a stable symlink to the port at PATH (replaced atomically, removed on exit)")
+    p.add_argument("--state-dir", metavar="DIR", type=Path, default=None,
+                   help=f"the module's non-volatile memory and file system (default: {default_state_dir()})")
+    p.add_argument("--profile", metavar="TOML", help="module profile overriding identity, SIM, network "
+                   "and LwM2M defaults (see README)")
+    p.add_argument("--log", metavar="FILE", help="write a timestamped trace of every byte in and out to FILE")
+    p.add_argument("--clean-output", action="store_true",
+                   help="strict <CR><LF> framing instead of the real firmware's bare-<LF> multi-line answers")
+    p.add_argument("--time-scale", type=float, default=1.0, metavar="X",
+                   help="run the module clock X times faster than real time (guard times, lifetimes, delays)")
+    p.add_argument("--lwm2m-server", metavar="URI",
+                   help="factory LwM2M server (coap://host:port or coaps://...), as if set by "
+                        "AT#LWM2MSTS=0,999,URI,0 at the factory")
+    p.add_argument("--lwm2m-bootstrap", action="store_true",
+                   help="with --lwm2m-server: the server is a bootstrap server")
+    p.add_argument("-v", "--verbose", action="count", default=0, help="more diagnostic logging on stderr")
+    return p
+
+
+class Trace:
+    """--log: host->module and module->host bytes, one timestamped line per chunk."""
+
+    def __init__(self, path: str):
+        self.fh = open(path, "a", buffering=1, encoding="utf-8")
+
+    def _line(self, arrow: str, data: bytes) -> None:
+        ts = time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime()) + f".{int(time.time() * 1000) % 1000:03d}"
+        self.fh.write(f"{ts} {arrow} {data!r}\n")
+
+    def host_to_module(self, data: bytes) -> None:
+        self._line("host->module", data)
+
+    def module_to_host(self, data: bytes) -> None:
+        self._line("module->host", data)
+
+    def note(self, text: str) -> None:
+        self.fh.write(f"{time.strftime('%Y-%m-%dT%H:%M:%S')} ## {text}\n")
+
+
+async def run(args) -> int:
+    try:
+        profile = Profile.load(args.profile)
+    except ProfileError as exc:
+        print(f"telit-emu: {exc}", file=sys.stderr)
+        return 2
+    state_dir = args.state_dir or default_state_dir()
+    port = PtyPort(link=args.link)
+    server = None
+    if args.lwm2m_server:
+        server = f"{args.lwm2m_server}|{1 if args.lwm2m_bootstrap else 0}"
+    modem = Modem(port, state_dir, profile=profile, clock=RealClock(args.time_scale),
+                  clean_output=args.clean_output, lwm2m_server=server)
+    if modem.nvm.problem:
+        print(f"telit-emu: {modem.nvm.problem}", file=sys.stderr)
+    trace = None
+    if args.log:
+        trace = Trace(args.log)
+        modem.engine.on_input = trace.host_to_module
+        modem.engine.on_output = trace.module_to_host
+        trace.note(f"port {port.path} state {state_dir}")
+        logging.getLogger("emulator.port").addHandler(_TraceHandler(trace))
+    print(f"port: {port.path}", flush=True)
+    if args.link:
+        print(f"link: {args.link}", flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    modem.start()
+    await stop.wait()
+    modem.close()
+    await asyncio.sleep(0)
+    return 0
+
+
+class _TraceHandler(logging.Handler):
+    def __init__(self, trace: Trace):
+        super().__init__(logging.WARNING)
+        self.trace = trace
+
+    def emit(self, record):
+        self.trace.note(record.getMessage())
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    level = [logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose, 2)]
+    logging.basicConfig(level=level, format="%(asctime)s %(name)s %(levelname)s %(message)s", stream=sys.stderr)
+    if args.time_scale <= 0:
+        print("telit-emu: --time-scale must be > 0", file=sys.stderr)
+        return 2
+    try:
+        return asyncio.run(run(args))
+    except KeyboardInterrupt:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
