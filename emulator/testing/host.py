@@ -1,0 +1,139 @@
+"""Test helpers that play the host: start the emulator as a process, talk to its PTY with pyserial.
+
+Used by this project's tests; the seed of the pytest plugin for host-software CI.
+"""
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import serial
+
+FINAL_V1 = re.compile(rb"\r\n(OK|ERROR|\+CME ERROR: [^\r\n]*|NO CARRIER)\r\n$")
+FINAL_V0 = re.compile(rb"(?:^|\n)([0-9]\r|\+CME ERROR: [^\r\n]*\r\n)$")
+
+
+class Timeout(AssertionError):
+    pass
+
+
+class EmulatorProcess:
+    """`python -m emulator` in a subprocess; .port is the PTY path it printed."""
+
+    def __init__(self, state_dir: Path, *args: str, env: dict | None = None):
+        self.state_dir = Path(state_dir)
+        cmd = [sys.executable, "-m", "emulator", "--state-dir", str(state_dir), *args]
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                     env={**os.environ, **(env or {})})
+        line = self.proc.stdout.readline().decode()
+        if not line.startswith("port: "):
+            err = self.proc.stderr.read().decode() if self.proc.poll() is not None else ""
+            self.kill()
+            raise RuntimeError(f"emulator did not print its port: {line!r} {err}")
+        self.port = line.split(": ", 1)[1].strip()
+
+    def open(self, **kw) -> "AtHost":
+        return AtHost(self.port, **kw)
+
+    def terminate(self, timeout: float = 5.0) -> float:
+        """SIGTERM; returns the seconds it took to exit."""
+        t0 = time.monotonic()
+        self.proc.send_signal(signal.SIGTERM)
+        self.proc.wait(timeout)
+        return time.monotonic() - t0
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+        for stream in (self.proc.stdout, self.proc.stderr):
+            if stream:
+                stream.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.kill()
+
+
+class AtHost:
+    """A host program's view of the port: write lines, read answers byte for byte."""
+
+    def __init__(self, port: str, *, echo: bool = True, timeout: float = 10.0):
+        self.ser = serial.Serial(port, 115200, timeout=0.01)
+        self.echo = echo
+        self.verbose = True
+        self.timeout = timeout
+        self.buf = bytearray()
+
+    def close(self) -> None:
+        self.ser.close()
+
+    def write(self, data: bytes) -> None:
+        self.ser.write(data)
+        self.ser.flush()
+
+    def _fill(self) -> bool:
+        chunk = self.ser.read(self.ser.in_waiting or 1)
+        self.buf += chunk
+        return bool(chunk)
+
+    def read_until(self, pred, timeout: float | None = None) -> bytes:
+        """Read until pred(buffer) returns an end index (int) or True; returns that much."""
+        deadline = time.monotonic() + (timeout or self.timeout)
+        while True:
+            r = pred(bytes(self.buf))
+            if r is not None and r is not False:
+                end = len(self.buf) if r is True else r
+                out = bytes(self.buf[:end])
+                del self.buf[:end]
+                return out
+            if time.monotonic() > deadline:
+                raise Timeout(f"timed out; got {bytes(self.buf)!r}")
+            self._fill()
+
+    def read_exactly(self, n: int, timeout: float | None = None) -> bytes:
+        return self.read_until(lambda b: n if len(b) >= n else None, timeout)
+
+    def read_final(self, timeout: float | None = None) -> bytes:
+        rx = FINAL_V1 if self.verbose else FINAL_V0
+
+        def pred(b: bytes):
+            m = rx.search(b)
+            return m.end() if m else None
+        return self.read_until(pred, timeout)
+
+    def cmd(self, line: str | bytes, timeout: float | None = None, raw: bool = False) -> bytes:
+        """Send a command line (CR appended); return the answer up to its final result code.
+
+        The echo (when on) is checked and stripped unless raw=True.
+        """
+        data = line.encode("latin-1") if isinstance(line, str) else line
+        self.write(data + b"\r")
+        echo = b""
+        if self.echo:
+            echo = self.read_exactly(len(data) + 1, timeout)
+            assert echo == data + b"\r", f"bad echo {echo!r} for {data!r}"
+        ans = self.read_final(timeout)
+        return echo + ans if raw else ans
+
+    def wait_for(self, pattern: bytes, timeout: float | None = None) -> bytes:
+        """Read until pattern (a regex on bytes) matches; returns everything up to its end."""
+        rx = re.compile(pattern)
+
+        def pred(b: bytes):
+            m = rx.search(b)
+            return m.end() if m else None
+        return self.read_until(pred, timeout)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
