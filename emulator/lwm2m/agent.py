@@ -1,0 +1,461 @@
+"""The Telit LwM2M agent: the DIS / WAIT / ACTIVE / IDLE / DEREG state machine of the guide, with ACK
+mode and guard times on the modem clock, the host-side lists, and the registration life cycle it
+drives through the CoAP client. Everything host-visible leaves as a URC through the modem."""
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from . import formats as fmt
+from .client import EXCHANGE_TIMEOUT, ClientError, CoapClient, default_port
+from .formats import link
+from .models import ModelRegistry, builtin_objects_dir
+from .site import Site
+from .store import Store, StoreError
+
+if TYPE_CHECKING:
+    from ..modem.core import Modem
+
+log = logging.getLogger("emulator.lwm2m.agent")
+
+DIS, WAIT, ACTIVE, IDLE, DEREG = "DIS", "WAIT", "ACTIVE", "IDLE", "DEREG"
+LIST_LIMIT = 6
+REGISTER_ATTEMPTS = 3
+RETRY_BACKOFF = (30.0, 60.0)          # seconds between registration / bootstrap attempts
+BOOTSTRAP_FINISH_TIMEOUT = 120.0
+
+
+@dataclass
+class ServerEntry:
+    uri: str
+    bootstrap: bool
+    ssid: int
+
+    @property
+    def secure(self) -> bool:
+        return self.uri.startswith("coaps://")
+
+
+class AgentError(Exception):
+    pass
+
+
+class Agent:
+    def __init__(self, modem: "Modem"):
+        self.modem = modem
+        self.clock = modem.clock
+        self.enabled = False
+        self.status = DIS
+        self.params = (1, 0, 5, 5)            # pdpId, mode, guardRequestTime, guardReleaseTime
+        self.after_disable = False            # #LWM2MGETSTAT: "DIS" (bare) right after a disable
+        self.force_exited = False
+        self.busy_until = -1.0
+        self.monitor: list[int] = []
+        self.nfy_uris: list[tuple[int, int, int]] = []
+        self.nfy_enabled = False
+        self.registered = False
+        self.models: ModelRegistry | None = None
+        self.store: Store | None = None
+        self.site = Site(self)
+        self.client: CoapClient | None = None
+        self._task: asyncio.Task | None = None
+        self._ack: asyncio.Future | None = None
+        self._update_wanted: asyncio.Event | None = None
+        self._update_links = False
+        self._release_timer = None
+        self._activated_pdp: int | None = None
+        self._bs_finished: asyncio.Future | None = None
+        self.server: ServerEntry | None = None
+        self.endpoint = ""
+        self.keys: dict[str, str] = {}
+        self.model_errors: list[str] = []
+
+    # ================================================================== power
+    @property
+    def cfg(self) -> dict:
+        return self.modem.profile["lwm2m"]
+
+    def power_on(self) -> None:
+        nvm = self.modem.nvm
+        pending = nvm.get("lwm2m_server_pending")
+        if pending is not None:             # #LWM2MSTS takes effect at this boot
+            nvm.delete("lwm2m_server_pending")
+            if pending == "factory":
+                nvm.delete("lwm2m_server")
+            else:
+                nvm.set("lwm2m_server", pending)
+        self.server = self._server_entry()
+        self.keys = dict(nvm.get("lwm2m_keys") or {})
+        self.endpoint = self.keys.get("ep") or self.modem.profile["identity"]["imei"]
+        self.models = ModelRegistry.from_dirs([builtin_objects_dir(), self.modem.fs.xml_dir()], strict=False)
+        self.model_errors = list(self.models.errors)
+        self.store = self._build_store()
+        self.enabled, self.status, self.after_disable = False, DIS, False
+        self.force_exited = False
+        self.monitor, self.nfy_uris, self.nfy_enabled = [], [], False
+        self.registered = False
+
+    def power_off(self) -> None:
+        if self._task and not self._task.done():
+            self._task.cancel()
+        self._task = None
+        self._cancel_release()
+        if self.client:
+            client, self.client = self.client, None
+            asyncio.ensure_future(client.close())
+        self.enabled, self.status, self.registered = False, DIS, False
+
+    def _server_entry(self) -> ServerEntry:
+        nvm = self.modem.nvm
+        stored = nvm.get("lwm2m_server")
+        ssid = int(self.cfg["default_ssid"])
+        if stored:
+            uri, bs = stored
+        else:
+            factory = self.modem.ext.get("lwm2m_factory_server")
+            if factory:
+                uri, _, bs = factory.partition("|")
+                bs = bs == "1"
+            else:
+                uri, bs = self.cfg["default_server"]
+        return ServerEntry(default_port(uri), bool(bs), 0 if bs else ssid)
+
+    # ================================================================== store
+    def _build_store(self) -> Store:
+        store = Store(self.models, self.modem.nvm)
+        m = self.modem
+        ident = m.profile["identity"]
+        srv = self.server
+        store.create_instance(0, 0, {0: srv.uri, 1: srv.bootstrap, 2: 0 if srv.secure else 3,
+                                     3: self.keys.get("identity", "").encode(), 4: b"",
+                                     5: b"", 10: srv.ssid})
+        store.create_instance(1, 0, {0: srv.ssid if not srv.bootstrap else int(self.cfg["default_ssid"]),
+                                     1: int(self.cfg["lifetime"]), 6: True, 7: "U"})
+        store.create_instance(3, 0, {
+            0: ident["manufacturer"], 1: ident["model"], 2: ident["serial"],
+            6: {0: 1}, 7: {0: 3800}, 8: {0: 100}, 9: 100, 10: 0, 11: {0: 0}, 14: "+00:00",
+            15: "UTC", 16: "U", 17: "Cat-M1 module", 19: ident.get("software", ""), 20: 0, 21: 4096,
+        })
+        store.live[(3, 0, 3)] = lambda: m.nvm.get("firmware_revision") or ident["revision"]
+        store.live[(3, 0, 13)] = lambda: int(m.clock.wall())
+        store.live[(3, 0, 10)] = lambda: max(0, m.fs.free() // 1024)
+        net = m.profile["network"]
+        if 4 in self.models:
+            store.create_instance(4, 0, {0: 6, 1: {0: 6}, 2: -(113 - 2 * int(net["rssi"])), 3: 0,
+                                         4: {0: ""}, 7: {0: ""}, 8: int(net["ci"], 16), 9: int(net["plmn"][3:]),
+                                         10: int(net["plmn"][:3])})
+            store.live[(4, 0, 4)] = lambda: {0: self._ip()}
+            store.live[(4, 0, 2)] = lambda: -(113 - 2 * int(net["rssi"])) if m.network.registered else -140
+        if 5 in self.models:
+            store.create_instance(5, 0, {1: "", 3: 0, 5: 0, 9: 1})
+        for oid, values in ((11, {0: "default", 1: ""}), (33211, {0: {0: 0, 1: 0}})):
+            if oid in self.models:
+                store.create_instance(oid, 0, values)
+        if 11 in self.models:
+            store.create_instance(11, 1, {0: "lwm2m", 1: ""})
+        store.load_saved()
+        store.on_change(self._on_store_change)
+        store.on_structure(self._on_structure_change)
+        return store
+
+    def _ip(self) -> str:
+        ctx = self.modem.pdp.contexts.get(self.params[0])
+        return ctx.address if ctx and ctx.active else ""
+
+    def _on_store_change(self, path: tuple, source: str) -> None:
+        oid = path[0]
+        if oid in self.monitor and source in ("host", "server"):
+            self.modem.urc(f'#LWM2MMON: UPD,"/{path[0]}/{path[1]}/{path[2]}/{path[3]}"')
+        self.site.changed(path[:3])
+
+    def _on_structure_change(self) -> None:
+        if self.registered:
+            self.request_update(links=True)
+
+    # ================================================================== URCs
+    def urc(self, text: str) -> None:
+        self.modem.urc(text)
+
+    def tlt(self, event: str, with_server: bool = True) -> None:
+        always = event == "FORCE_EXIT"
+        if not (self.cfg.get("tlt_urcs", True) or always):
+            return
+        guide = self.cfg.get("tlt_guide_format", False)
+        srv = self.server
+        if guide:
+            tail = f",{srv.ssid},\"{srv.uri}\"" if with_server else ""
+            self.urc(f'#LWM2M-TLT: "{event}"{tail}')
+        else:
+            tail = f',SSID={srv.ssid},"{srv.uri}"' if with_server else ""
+            self.urc(f'LWM2M-TLT:"{event}"{tail}')
+
+    def ring(self, what: str) -> None:
+        self.urc(f'#LWM2MRING: "{what}"')
+
+    # ================================================================== host commands
+    @property
+    def busy(self) -> bool:
+        return self.clock.now() < self.busy_until
+
+    def _start_busy(self) -> None:
+        self.busy_until = self.clock.now() + float(self.cfg.get("busy_window", 0.5))
+
+    def enable(self, pdp: int, mode: int, greq: int, grel: int) -> None:
+        if self.enabled or self.force_exited:
+            raise AgentError("already enabled")
+        if pdp not in self.modem.pdp.contexts:
+            raise AgentError("context not defined")
+        self.params = (pdp, mode, greq, grel)
+        self.enabled, self.after_disable = True, False
+        self.status = ACTIVE if mode == 0 else WAIT
+        self._start_busy()
+        self._task = asyncio.ensure_future(self._session())
+
+    def disable(self) -> None:
+        if not self.enabled:
+            return
+        self._start_busy()
+        old = self._task
+        asyncio.ensure_future(self._disable(old))
+
+    def ack(self) -> None:
+        if self.status != WAIT or self._ack is None or self._ack.done():
+            raise AgentError("nothing to acknowledge")
+        self._ack.set_result(None)
+
+    # ================================================================== the session
+    async def _wait_ack(self, what: str) -> None:
+        self.status = WAIT
+        self._ack = asyncio.get_running_loop().create_future()
+        self.ring(what)
+        await self._ack
+        self._ack = None
+
+    async def _bring_up_pdp(self) -> None:
+        pdp = self.modem.pdp
+        cid = self.params[0]
+        while not self.modem.network.registered:
+            fut = asyncio.get_running_loop().create_future()
+            undo = self.modem.events.subscribe("registration", lambda stat: fut.done() or fut.set_result(None))
+            try:
+                await fut
+            finally:
+                undo()
+        if not pdp.is_active(cid):
+            pdp.activate(cid)
+            self._activated_pdp = cid
+
+    def _links(self) -> str:
+        objs = {oid: iids for oid, iids in self.store.links().items() if oid != 0}
+        return link.registration_links(objs, lambda oid: self.models.get(oid).version
+                                       if self.models.get(oid) and self.models.get(oid).version != "1.0" else None)
+
+    def _lifetime(self) -> int:
+        try:
+            return int(self.store.get(1, 0, 1))
+        except (StoreError, TypeError, ValueError):
+            return int(self.cfg["lifetime"])
+
+    async def _session(self) -> None:
+        try:
+            await self.clock.sleep(float(self.cfg.get("busy_window", 0.5)))
+            await self._bring_up_pdp()
+            if self.params[1] == 1:
+                await self._wait_ack("REG")
+                self.status = ACTIVE
+            self.client = CoapClient(self.clock, self.site)
+            if self.server.bootstrap:
+                if not await self._bootstrap():
+                    self.tlt("FORCE_EXIT", with_server=False)
+                    self._stop(force_exit=True)
+                    return
+                if self.params[1] == 1:
+                    self.urc("#LWM2MEND: 0")
+            if not await self._register():
+                self.tlt("FORCE_EXIT", with_server=False)
+                self.tlt("CLIENT_DISABLED", with_server=False)
+                self._stop(force_exit=True)
+                return
+            self._release_later()
+            await self._update_loop()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("agent session failed")
+            self.tlt("CLIENT_DISABLED", with_server=False)
+            self._stop()
+
+    async def _register(self) -> bool:
+        self.tlt("REGISTERING")
+        for attempt in range(REGISTER_ATTEMPTS):
+            try:
+                await self.client.register(self.server.uri if not self.server.bootstrap else self._dm_uri(),
+                                           self.endpoint, self._lifetime(), self._links())
+            except ClientError as exc:
+                log.info("registration attempt %d failed: %s", attempt + 1, exc)
+                if attempt + 1 < REGISTER_ATTEMPTS:
+                    await self.clock.sleep(RETRY_BACKOFF[min(attempt, len(RETRY_BACKOFF) - 1)])
+                continue
+            self.registered = True
+            self.site.drop_observations()
+            self.tlt("REGISTERED")
+            self.modem.events.emit("lwm2m", event="registered")
+            return True
+        return False
+
+    def _dm_uri(self) -> str:
+        for iid in self.store.instance_ids(0):
+            try:
+                if not self.store.get(0, iid, 1):
+                    return default_port(self.store.get(0, iid, 0))
+            except StoreError:
+                continue
+        return self.server.uri
+
+    def request_update(self, links: bool = False) -> None:
+        self._update_links = self._update_links or links
+        if self._update_wanted is not None:
+            self._update_wanted.set()
+
+    async def _update_loop(self) -> None:
+        self._update_wanted = asyncio.Event()
+        while True:
+            lifetime = self._lifetime()
+            due = max(1.0, lifetime * 0.9)
+            lead = float(self.params[2]) if self.params[1] == 1 else 0.0
+            try:
+                await self.clock.wait_for(self._update_wanted.wait(), max(0.5, due - lead))
+            except asyncio.TimeoutError:
+                pass
+            self._update_wanted.clear()
+            if self.params[1] == 1 and self.status != ACTIVE:
+                await self._wait_ack("UPD")
+                self.status = ACTIVE
+            links, self._update_links = self._update_links, False
+            try:
+                await self.client.update(lifetime=lifetime, links=self._links() if links else None)
+                self.modem.events.emit("lwm2m", event="updated")
+            except ClientError as exc:
+                log.info("update failed (%s): registering again", exc)
+                self.registered = False
+                if not await self._register():
+                    self.tlt("FORCE_EXIT", with_server=False)
+                    self.tlt("CLIENT_DISABLED", with_server=False)
+                    self._stop(force_exit=True)
+                    return
+            self._release_later()
+
+    # ------------------------------------------------------------------ guard release (ACK mode)
+    def _release_later(self) -> None:
+        if self.params[1] != 1:
+            return
+        self._cancel_release()
+        self._release_timer = self.clock.call_later(float(self.params[3]), self._release)
+
+    def _cancel_release(self) -> None:
+        if self._release_timer:
+            self._release_timer.cancel()
+            self._release_timer = None
+
+    def _release(self) -> None:
+        self._release_timer = None
+        if self.enabled and self.status == ACTIVE:
+            self.urc("#LWM2MEND: 0")
+            self.status = IDLE
+
+    def server_activity(self) -> None:
+        """A server request arrived: in ACK mode it keeps the active window open."""
+        if self.params[1] == 1 and self.status == ACTIVE and self._release_timer:
+            self._release_later()
+
+    # ------------------------------------------------------------------ disable / stop
+    async def _disable(self, session: asyncio.Task | None) -> None:
+        if self.params[1] == 1 and self.status == IDLE and self.registered:
+            if session and not session.done():
+                session.cancel()
+            self._cancel_release()
+            await self._wait_ack("DRG")
+        elif session and not session.done():
+            session.cancel()
+        self._cancel_release()
+        self.status = DEREG
+        if self.registered and self.client:
+            try:
+                await self.client.deregister(timeout=EXCHANGE_TIMEOUT)
+            except ClientError as exc:
+                log.info("deregister failed: %s", exc)
+            self.tlt("DEREGISTERED")
+        self.tlt("CLIENT_DISABLED", with_server=False)
+        self._stop()
+        self.after_disable = True
+
+    def _stop(self, force_exit: bool = False) -> None:
+        self.registered = False
+        self.enabled = False
+        self.status = DIS
+        self.force_exited = self.force_exited or force_exit
+        self._cancel_release()
+        self.site.drop_observations()
+        if self._activated_pdp is not None:
+            self.modem.pdp.deactivate(self._activated_pdp)
+            self._activated_pdp = None
+        if self.client:
+            client, self.client = self.client, None
+            asyncio.ensure_future(client.close())
+
+    # ================================================================== server-side hooks
+    def server_write(self, path: tuple, value: Any) -> None:
+        oid, iid, rid = path
+        self.store.set(oid, iid, rid, value, source="server", persist=False)
+        if (oid, rid) == (1, 1):
+            self.request_update()
+
+    def server_execute(self, path: tuple, args: str) -> None:
+        oid, iid, rid = path
+        m = self.modem
+        if (oid, rid) == (1, 8):
+            self.request_update(links=True)
+        elif (oid, rid) == (3, 4):
+            self.urc('#LWM2MINFO: "GEN","DEVICE REBOOT"')
+            self.clock.call_later(0.1, m.reboot)
+        elif (oid, rid) == (3, 5):
+            self.urc('#LWM2MINFO: "GEN","DEVICE REBOOT"')
+            def factory():
+                m.nvm.delete("lwm2m_store")
+                m.reboot()
+            self.clock.call_later(0.1, factory)
+        elif (oid, rid) == (3, 12):
+            self.store.set(3, 0, 11, {0: 0}, source="module")
+        self.modem.events.emit("lwm2m", event="execute", path=path, args=args)
+
+    # bootstrap hooks (the bootstrap interface lands with the device-management issue)
+    def bootstrap_write(self, path, cf, payload):
+        from .site import C, _resp
+        return _resp(C.METHOD_NOT_ALLOWED)
+
+    def bootstrap_delete(self, path):
+        from .site import C, _resp
+        return _resp(C.METHOD_NOT_ALLOWED)
+
+    async def _bootstrap(self) -> bool:
+        for _ in range(REGISTER_ATTEMPTS):
+            self.tlt("BOOTSTRAPPING")
+            try:
+                await self.client.bootstrap_request(self.server.uri, self.endpoint)
+            except ClientError:
+                await self.clock.sleep(RETRY_BACKOFF[0])
+                continue
+            # without the bootstrap interface the server's provisioning cannot complete
+            return False
+        return False
+
+    # ================================================================== host access helpers
+    def host_set(self, path: tuple, value: Any) -> None:
+        oid, iid, rid, riid = path
+        self.store.set(oid, iid, rid, value, riid, source="host")
+        self.store.mark_host_written(oid, iid, rid)
+        self.store.save()

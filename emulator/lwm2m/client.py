@@ -1,0 +1,112 @@
+"""The CoAP side of the agent: one aiocoap context that registers with the server and serves its
+requests from the site, on one UDP socket. Timeouts run on the modem clock."""
+from __future__ import annotations
+
+import asyncio
+import logging
+from urllib.parse import urlsplit
+
+import aiocoap
+from aiocoap import numbers
+
+from . import formats as fmt
+
+log = logging.getLogger("emulator.lwm2m.client")
+C = numbers.codes.Code
+
+# CoAP MAX_TRANSMIT_WAIT (RFC 7252): how long one confirmable request may take
+EXCHANGE_TIMEOUT = 93.0
+
+
+class ClientError(Exception):
+    pass
+
+
+def default_port(uri: str) -> str:
+    """coap://host -> coap://host:5683 (coaps: 5684)."""
+    parts = urlsplit(uri)
+    if parts.port is None and parts.hostname:
+        port = 5684 if parts.scheme == "coaps" else 5683
+        host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+        return f"{parts.scheme}://{host}:{port}"
+    return uri.rstrip("/")
+
+
+class CoapClient:
+    def __init__(self, clock, site, psk: tuple[bytes, bytes] | None = None):
+        self.clock = clock
+        self.site = site
+        self.psk = psk
+        self.ctx: aiocoap.Context | None = None
+        self.location: tuple[str, ...] | None = None
+        self.server: str | None = None
+
+    async def open(self) -> None:
+        if self.ctx is None:
+            self.ctx = await aiocoap.Context.create_server_context(self.site, bind=("::", 0), transports=["udp6"])
+
+    @property
+    def local_port(self) -> int | None:
+        try:
+            ep = self.ctx.request_interfaces[0].token_interface.message_interface.transport_endpoints
+        except Exception:
+            return None
+        return ep
+
+    async def close(self) -> None:
+        ctx, self.ctx = self.ctx, None
+        if ctx is not None:
+            try:
+                await ctx.shutdown()
+            except Exception:
+                log.debug("shutdown failed", exc_info=True)
+
+    async def request(self, code, uri: str, payload: bytes = b"", cf: int | None = None,
+                      timeout: float = EXCHANGE_TIMEOUT) -> aiocoap.Message:
+        await self.open()
+        msg = aiocoap.Message(code=code, uri=uri, payload=payload)
+        if cf is not None:
+            msg.opt.content_format = cf
+        req = self.ctx.request(msg)
+        try:
+            return await self.clock.wait_for(req.response, timeout)
+        except asyncio.TimeoutError:
+            raise ClientError("timeout") from None
+        except aiocoap.error.Error as exc:
+            raise ClientError(str(exc) or type(exc).__name__) from None
+
+    # ------------------------------------------------------------------ registration interface
+    async def register(self, server: str, ep: str, lifetime: int, links: str, binding: str = "U") -> None:
+        server = default_port(server)
+        uri = f"{server}/rd?ep={ep}&lt={lifetime}&lwm2m=1.0&b={binding}"
+        resp = await self.request(C.POST, uri, links.encode(), fmt.LINK)
+        if resp.code != C.CREATED:
+            raise ClientError(f"register answered {resp.code}")
+        self.server = server
+        self.location = tuple(resp.opt.location_path)
+        log.info("registered at %s/%s", server, "/".join(self.location))
+
+    async def update(self, lifetime: int | None = None, links: str | None = None) -> None:
+        if not self.location:
+            raise ClientError("not registered")
+        uri = f"{self.server}/{'/'.join(self.location)}"
+        if lifetime is not None:
+            uri += f"?lt={lifetime}"
+        resp = await self.request(C.POST, uri, links.encode() if links else b"", fmt.LINK if links else None)
+        if resp.code != C.CHANGED:
+            raise ClientError(f"update answered {resp.code}")
+
+    async def deregister(self, timeout: float = EXCHANGE_TIMEOUT) -> None:
+        if not self.location:
+            return
+        uri = f"{self.server}/{'/'.join(self.location)}"
+        self.location = None
+        resp = await self.request(C.DELETE, uri, timeout=timeout)
+        if resp.code != C.DELETED:
+            raise ClientError(f"deregister answered {resp.code}")
+
+    async def bootstrap_request(self, server: str, ep: str) -> None:
+        server = default_port(server)
+        resp = await self.request(C.POST, f"{server}/bs?ep={ep}")
+        if resp.code != C.CHANGED:
+            raise ClientError(f"bootstrap request answered {resp.code}")

@@ -1,0 +1,296 @@
+"""The server-facing resource tree: LwM2M 1.0 operations on the store, over aiocoap.
+
+GET = Read (or Discover with Accept: link-format, or Observe), PUT = Write (replace) or
+Write-Attributes (query only), POST = Execute on a resource, partial Write on an instance, Create on an
+object, DELETE = Delete an instance.
+"""
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+import aiocoap
+from aiocoap import numbers
+from aiocoap.resource import ObservableResource
+
+from . import formats as fmt
+from .formats import link
+from .store import StoreError
+
+if TYPE_CHECKING:
+    from .agent import Agent
+
+log = logging.getLogger("emulator.lwm2m.site")
+C = numbers.codes.Code
+
+READ_FORMATS = (fmt.TEXT, fmt.OPAQUE, fmt.TLV, fmt.JSON)
+ATTRS = ("pmin", "pmax", "gt", "lt", "st")
+
+
+def _resp(code, payload: bytes = b"", cf: int | None = None) -> aiocoap.Message:
+    m = aiocoap.Message(code=code, payload=payload)
+    if cf is not None:
+        m.opt.content_format = cf
+    return m
+
+
+def parse_path(parts) -> tuple[int, ...] | None:
+    out = []
+    for p in parts:
+        if not p.isdigit() or len(p) > 5 or int(p) > 65535:
+            return None
+        out.append(int(p))
+    return tuple(out)
+
+
+class Site(ObservableResource):
+    """One resource object for the whole tree: LwM2M paths are data, not a fixed site map."""
+
+    def __init__(self, agent: "Agent"):
+        super().__init__()
+        self.agent = agent
+        self.attributes: dict[tuple, dict[str, str]] = {}
+        self.observers: dict[tuple, set] = {}
+        self.bootstrapping = False
+
+    @property
+    def store(self):
+        return self.agent.store
+
+    async def needs_blockwise_assembly(self, request):
+        return True
+
+    # ------------------------------------------------------------------ observe
+    async def add_observation(self, request, serverobservation):
+        path = parse_path(request.opt.uri_path)
+        if not path or request.code != C.GET or not self._readable(path):
+            return
+        obs = self.observers.setdefault(path, set())
+        obs.add(serverobservation)
+
+        def cancel(path=path, o=serverobservation):
+            self.observers.get(path, set()).discard(o)
+        serverobservation.accept(cancel)
+
+    def _readable(self, path) -> bool:
+        try:
+            self._read_node(path)
+            return True
+        except StoreError:
+            return False
+
+    def changed(self, path: tuple) -> None:
+        """A value changed: trigger the observations on it and on its parents."""
+        for n in range(1, 4):
+            for o in list(self.observers.get(path[:n], ())):
+                o.trigger()
+
+    def drop_observations(self) -> None:
+        for obs in self.observers.values():
+            for o in list(obs):
+                o.trigger(_resp(C.SERVICE_UNAVAILABLE))
+        self.observers.clear()
+
+    # ------------------------------------------------------------------ dispatch
+    async def render(self, request):
+        try:
+            return self._render(request)
+        except fmt.FormatError as exc:
+            log.info("bad payload: %s", exc)
+            return _resp(C.BAD_REQUEST)
+        except StoreError as exc:
+            return _resp(C.NOT_FOUND if exc.kind in ("object", "instance", "resource", "rinstance")
+                         else C.BAD_REQUEST)
+        except Exception:
+            log.exception("request failed")
+            return _resp(C.INTERNAL_SERVER_ERROR)
+
+    def _render(self, request) -> aiocoap.Message:
+        path = parse_path(request.opt.uri_path)
+        if path is None or len(path) > 4:
+            return _resp(C.NOT_FOUND if path is None else C.BAD_REQUEST)
+        if len(path) == 0:
+            if request.code == C.DELETE and self.bootstrapping:
+                return self.agent.bootstrap_delete(())
+            return _resp(C.METHOD_NOT_ALLOWED)
+        self.agent.server_activity()
+        oid = path[0]
+        if oid not in self.store.models or oid not in self.store.objects:
+            return _resp(C.NOT_FOUND)
+        code = request.code
+        if code == C.GET:
+            if request.opt.accept == fmt.LINK:
+                return self._discover(path)
+            return self._read(request, path)
+        if code == C.PUT:
+            if not request.payload and request.opt.uri_query:
+                return self._write_attributes(request, path)
+            return self._write(request, path, replace=True)
+        if code == C.POST:
+            if len(path) == 3:
+                return self._execute(request, path)
+            if len(path) == 2:
+                return self._write(request, path, replace=False)
+            if len(path) == 1:
+                return self._create(request, path)
+            return _resp(C.METHOD_NOT_ALLOWED)
+        if code == C.DELETE:
+            if self.bootstrapping:
+                return self.agent.bootstrap_delete(path)
+            if len(path) != 2 or oid in (0, 1, 3):
+                return _resp(C.METHOD_NOT_ALLOWED)
+            self.store.delete_instance(oid, path[1])
+            return _resp(C.DELETED)
+        return _resp(C.METHOD_NOT_ALLOWED)
+
+    # ------------------------------------------------------------------ read
+    def _read_node(self, path) -> Any:
+        oid = path[0]
+        if oid == 0 and not self.bootstrapping:
+            raise StoreError("method", "security object")
+        if len(path) == 1:
+            return {iid: self.store.instance(oid, iid) for iid in self.store.instance_ids(oid)}
+        if len(path) == 2:
+            return self.store.instance(oid, path[1])
+        rm = self.store.resource_model(oid, path[2])
+        if not rm.readable:
+            raise StoreError("method", "not readable")
+        return self.store.get(*path)
+
+    def _read(self, request, path) -> aiocoap.Message:
+        try:
+            node = self._read_node(path)
+        except StoreError as exc:
+            if exc.kind == "method":
+                return _resp(C.METHOD_NOT_ALLOWED)
+            raise
+        accept = request.opt.accept
+        types = self.store.types(path[0])
+        if len(path) == 4:                      # a resource instance: text only in LwM2M 1.0
+            rtype = types(path[2])
+            cf = fmt.normalize(accept) if accept is not None else (fmt.OPAQUE if rtype == "opaque" else fmt.TEXT)
+            if cf not in (fmt.TEXT, fmt.OPAQUE):
+                return _resp(C.NOT_ACCEPTABLE)
+            return _resp(C.CONTENT, fmt.encode(cf, (path[0], path[1], path[2]), node, types), cf)
+        if accept is not None:
+            cf = fmt.normalize(accept)
+            if cf not in READ_FORMATS:
+                return _resp(C.NOT_ACCEPTABLE)
+        elif len(path) == 3 and not isinstance(node, dict):
+            cf = fmt.OPAQUE if types(path[2]) == "opaque" else fmt.TEXT
+        else:
+            cf = fmt.TLV
+        try:
+            payload = fmt.encode(cf, path, node, types)
+        except fmt.FormatError:
+            return _resp(C.NOT_ACCEPTABLE)
+        return _resp(C.CONTENT, payload, cf if accept is None else accept)
+
+    # ------------------------------------------------------------------ discover / attributes
+    def _discover(self, path) -> aiocoap.Message:
+        store = self.store
+        if len(path) == 1:
+            insts = {iid: list(store.instance(path[0], iid, readable_only=False)) for iid in store.instance_ids(path[0])}
+        elif len(path) == 2:
+            insts = {path[1]: list(store.instance(path[0], path[1], readable_only=False))}
+        else:
+            store.get(path[0], path[1], path[2]) if store.resource_model(path[0], path[2]).readable else None
+            insts = {path[1]: [path[2]]}
+
+        def dim(p):
+            try:
+                v = store.get(*p)
+            except StoreError:
+                return None
+            return len(v) if isinstance(v, dict) else None
+        text = link.discover_links(path, insts, attributes=lambda p: self.attributes.get(p), dim=dim)
+        return _resp(C.CONTENT, text.encode(), fmt.LINK)
+
+    def _write_attributes(self, request, path) -> aiocoap.Message:
+        attrs = dict(self.attributes.get(path, {}))
+        for q in request.opt.uri_query:
+            name, _, value = q.partition("=")
+            if name not in ATTRS:
+                return _resp(C.BAD_REQUEST)
+            if value == "":
+                attrs.pop(name, None)
+                continue
+            try:
+                float(value)
+            except ValueError:
+                return _resp(C.BAD_REQUEST)
+            attrs[name] = value
+        self.attributes[path] = attrs
+        return _resp(C.CHANGED)
+
+    # ------------------------------------------------------------------ write / create
+    def _writable(self, oid, rid) -> bool:
+        if self.bootstrapping and oid in (0, 1):
+            return True
+        rm = self.store.models.get(oid).resources.get(rid)
+        return bool(rm and rm.writable)
+
+    def _write(self, request, path, replace: bool) -> aiocoap.Message:
+        cf = request.opt.content_format
+        if cf is None:
+            return _resp(C.BAD_REQUEST)
+        cf = fmt.normalize(cf)
+        if cf not in READ_FORMATS:
+            return _resp(C.UNSUPPORTED_CONTENT_FORMAT)
+        oid = path[0]
+        types = self.store.types(oid)
+        if oid in (0, 1) and self.bootstrapping:
+            return self.agent.bootstrap_write(path, cf, request.payload)
+        if len(path) == 1:
+            return _resp(C.METHOD_NOT_ALLOWED)
+        if len(path) == 4:
+            return _resp(C.METHOD_NOT_ALLOWED)
+        if len(path) == 3:
+            if not self._writable(oid, path[2]):
+                return _resp(C.METHOD_NOT_ALLOWED)
+            self.store._inst(oid, path[1])
+            value = fmt.decode(cf, path, request.payload, types)
+            self.agent.server_write(path, value)
+            return _resp(C.CHANGED)
+        self.store._inst(oid, path[1])
+        values = fmt.decode(cf, path, request.payload, types)
+        for rid in values:
+            if not self._writable(oid, rid):
+                return _resp(C.METHOD_NOT_ALLOWED)
+        for rid, v in values.items():
+            self.agent.server_write((oid, path[1], rid), v)
+        return _resp(C.CHANGED)
+
+    def _create(self, request, path) -> aiocoap.Message:
+        cf = request.opt.content_format
+        oid = path[0]
+        if oid in (0, 1, 2, 3, 5) and not self.bootstrapping:
+            return _resp(C.METHOD_NOT_ALLOWED)
+        items = fmt.decode_create(fmt.normalize(cf if cf is not None else fmt.TLV), oid, request.payload,
+                                  self.store.types(oid))
+        model = self.store.model(oid)
+        created = []
+        for iid, values in items:
+            if iid is None:
+                iid = next(i for i in range(65535) if i not in self.store.objects.get(oid, {}))
+            if iid in self.store.objects.get(oid, {}):
+                return _resp(C.BAD_REQUEST)
+            for rid in values:
+                if rid not in model.resources:
+                    return _resp(C.BAD_REQUEST)
+            self.store.create_instance(oid, iid, values, source="server")
+            created.append(iid)
+        m = _resp(C.CREATED)
+        if len(created) == 1:
+            m.opt.location_path = (str(oid), str(created[0]))
+        return m
+
+    # ------------------------------------------------------------------ execute
+    def _execute(self, request, path) -> aiocoap.Message:
+        oid, iid, rid = path
+        self.store._inst(oid, iid)
+        rm = self.store.resource_model(oid, rid)
+        if not rm.executable:
+            return _resp(C.METHOD_NOT_ALLOWED)
+        self.agent.server_execute(path, request.payload.decode("utf-8", "replace"))
+        return _resp(C.CHANGED)
