@@ -19,3 +19,24 @@ def host(emu):
     h = emu.open()
     yield h
     h.close()
+
+
+def _leshan_available() -> str | None:
+    import shutil
+    missing = [t for t in ("java", "mvn") if shutil.which(t) is None]
+    return ", ".join(missing) or None
+
+
+@pytest.fixture(scope="session")
+def leshan():
+    """One real Eclipse Leshan demo server for the session (fetched with mvn on first use)."""
+    from emulator.testing.leshan import LeshanServer
+    missing = _leshan_available()
+    if missing:
+        if IN_CI:
+            pytest.fail(f"Leshan tests must run in CI but {missing} is missing")
+        pytest.skip(f"Leshan needs {missing}")
+    server = LeshanServer()
+    server.start()
+    yield server
+    server.stop()

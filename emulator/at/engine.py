@@ -34,6 +34,10 @@ class Context:
 
     __slots__ = ("modem", "engine", "spec", "cmd")
 
+    def after_final(self, fn) -> None:
+        """Run fn right after this line's final result code is written (e.g. #REBOOT)."""
+        self.engine._after_final.append(fn)
+
     def __init__(self, modem, engine, spec, cmd):
         self.modem, self.engine, self.spec, self.cmd = modem, engine, spec, cmd
 
@@ -60,6 +64,7 @@ class Engine:
         self._task: asyncio.Task | None = None
         self._raw: tuple[int, bytearray, asyncio.Future] | None = None
         self._raw_skip_lf = False
+        self._after_final: list = []
         self.on_output = None              # optional tap (the --log trace)
         self.on_input = None
 
@@ -313,6 +318,9 @@ class Engine:
     def _finish(self, text: str) -> None:
         self.write(self.format_final(text))
         self._busy = False
+        after, self._after_final = self._after_final, []
+        for fn in after:
+            fn()
         self._flush_urcs()
 
     # ---------------------------------------------------------------- control

@@ -150,7 +150,7 @@ def _(ctx, fun, rst):
     if rst == 1:
         if fun != 1:
             raise AtError(OPERATION_NOT_SUPPORTED)
-        ctx.modem.clock.call_later(0, ctx.modem.reboot)
+        ctx.after_final(ctx.modem.reboot)
         return
     ctx.modem.set_fun(fun)
 
@@ -165,8 +165,8 @@ reboot = family.command("#REBOOT")
 
 @reboot.exec
 def _(ctx):
-    # the OK goes out first, then the module restarts
-    ctx.modem.clock.call_later(0, ctx.modem.reboot)
+    # the OK goes out first, then the module restarts: nothing typed after it sees the old state
+    ctx.after_final(ctx.modem.reboot)
 
 
 assert all(k in DECLARED for k in SREGS)

@@ -389,6 +389,8 @@ class Agent:
             except ClientError as exc:
                 log.info("deregister failed: %s", exc)
             self.tlt("DEREGISTERED")
+        # the module then releases its data context: a short while still in DEREG
+        await self.clock.sleep(float(self.cfg.get("busy_window", 0.5)))
         self.tlt("CLIENT_DISABLED", with_server=False)
         self._stop()
         self.after_disable = True

@@ -14,8 +14,9 @@ from pathlib import Path
 
 import serial
 
-FINAL_V1 = re.compile(rb"\r\n(OK|ERROR|\+CME ERROR: [^\r\n]*|NO CARRIER)\r\n$")
-FINAL_V0 = re.compile(rb"(?:^|\n)([0-9]\r|\+CME ERROR: [^\r\n]*\r\n)$")
+# the first final result code in what was read (URCs may follow it in the same read)
+FINAL_V1 = re.compile(rb"\r\n(OK|ERROR|\+CME ERROR: [^\r\n]*|NO CARRIER)\r\n")
+FINAL_V0 = re.compile(rb"(?:^|\n)([0-9]\r(?!\n)|\+CME ERROR: [^\r\n]*\r\n)")
 
 
 class Timeout(AssertionError):

@@ -1,0 +1,163 @@
+"""The agent against a real Eclipse Leshan server, driven over the real PTY like a host would."""
+import re
+import socket
+import time
+import uuid
+
+import pytest
+
+from emulator.testing.host import EmulatorProcess
+
+pytestmark = pytest.mark.leshan
+OK = b"\r\nOK\r\n"
+
+
+def _ep() -> str:
+    return f"emu-{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture
+def modem(tmp_path, leshan):
+    """An emulator aimed at Leshan, with its own endpoint name, echo off, +CMEE=2."""
+    ep = _ep()
+    emu = EmulatorProcess(tmp_path / "s", "--lwm2m-server", leshan.coap_uri, "--time-scale", "4")
+    h = emu.open()
+    assert h.cmd(f'AT#LWM2MINJKEYS=0,1,"{ep}"') == OK
+    assert h.cmd("AT#REBOOT") == OK
+    assert h.cmd("ATE0") == OK
+    h.echo = False
+    assert h.cmd("AT+CMEE=2") == OK
+    h.wait_until_registered = lambda: _wait_network(h)
+    _wait_network(h)
+    yield emu, h, ep
+    h.close()
+    emu.kill()
+
+
+def _wait_network(h, timeout: float = 30.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if re.search(rb"\+CEREG: \d,[15]", h.cmd("AT+CEREG?")):
+            return
+        time.sleep(0.05)
+    raise AssertionError("never registered to the network")
+
+
+def test_register_read_write_execute_update_deregister(modem, leshan):
+    emu, h, ep = modem
+    events = leshan.events(ep)
+    try:
+        assert h.cmd("AT#LWM2MMON=1,3") == OK
+        assert h.cmd("AT#LWM2MENA=1") == OK
+        h.wait_for(rb'LWM2M-TLT:"REGISTERING",SSID=123,"' + leshan.coap_uri.encode() + rb'"\r\n')
+        h.wait_for(rb'LWM2M-TLT:"REGISTERED",SSID=123,"' + leshan.coap_uri.encode() + rb'"\r\n')
+        client = leshan.wait_client(ep, timeout=30)
+        urls = {l["url"] for l in client["objectLinks"]}
+        assert {"/1/0", "/3/0", "/4/0", "/33211/0"} <= urls
+        assert h.cmd("AT#LWM2MENA?") == b'\r\n#LWM2MENA: 1,1,0,5,5,"ACTIVE"\r\n' + OK
+
+        # server reads what the module owns
+        assert leshan.read_value(ep, "3/0/0") == "Telit"
+        assert leshan.read_value(ep, "3/0/2") == "354938100000001"
+        # server writes a writable resource of a monitored object: the host hears of it
+        res = leshan.write(ep, "3/0/15", "Europe/Rome", "string", format="TEXT")
+        assert res["success"], res
+        h.wait_for(rb'#LWM2MMON: UPD,"/3/0/15/0"\r\n')
+        assert h.cmd("AT#LWM2MR=0,3,0,15,0") == b"\r\n#LWM2MR: Europe/Rome\r\n" + OK
+        # server executes the registration update trigger: an Update reaches the server
+        res = leshan.execute(ep, "1/0/8")
+        assert res["success"], res
+        events.wait_event("UPDATED", timeout=30)
+
+        # a new instance from the host reaches the server in an Update
+        assert h.cmd("AT#LWM2MNEWINST=0,3303,0") == OK
+        events.wait_event("UPDATED", timeout=30,
+                          predicate=lambda e: "/3303/0" in str(e))
+        assert h.cmd("AT#LWM2MSET=1,3303,0,5700,0,-23.400000") == OK
+        assert leshan.read_value(ep, "3303/0/5700") == -23.4
+        assert h.cmd("AT#LWM2MR=0,3303,0,5700,0") == b"\r\n#LWM2MR: -23.400000\r\n" + OK
+        assert h.cmd("AT#LWM2MGET=1,3303,0,5700,0") == b"\r\n#LWM2MGET: -23.400000\r\n" + OK
+
+        # disable: the server no longer lists the endpoint
+        assert h.cmd("AT#LWM2MENA=0") == OK
+        h.wait_for(rb'LWM2M-TLT:"DEREGISTERED",SSID=123,"[^"]*"\r\n')
+        h.wait_for(rb'LWM2M-TLT:"CLIENT_DISABLED"\r\n')
+        leshan.wait_gone(ep, timeout=30)
+        assert h.cmd("AT#LWM2MSTAT") == b'\r\n#LWM2MGETSTAT: "DIS"\r\n' + OK
+        assert h.cmd("AT#LWM2MENA?") == b"\r\n#LWM2MENA: 0\r\n" + OK
+    finally:
+        events.close()
+
+
+def test_guide_example_ack_mode_stat(modem, leshan):
+    """Guide 3.1.1: enable and disable in ACK mode, outside the active window."""
+    emu, h, ep = modem
+    uri = leshan.coap_uri.encode()
+    assert h.cmd("AT#LWM2MENA=1,1,1,5,20") == OK
+    h.wait_for(rb'\r\n#LWM2MRING: "REG"\r\n')
+    assert h.cmd("AT#LWM2MSTAT") == b'\r\n#LWM2MGETSTAT: 1,"WAIT"\r\n' + OK
+    assert h.cmd("AT#LWM2MENA?") == b'\r\n#LWM2MENA: 1,1,1,5,20,"WAIT"\r\n' + OK
+    assert h.cmd("AT#LWM2MACK=1") == OK
+    h.wait_for(rb'\r\nLWM2M-TLT:"REGISTERING",SSID=123,"' + uri + rb'"\r\n')
+    h.wait_for(rb'\r\nLWM2M-TLT:"REGISTERED",SSID=123,"' + uri + rb'"\r\n')
+    assert h.cmd("AT#LWM2MSTAT") == b'\r\n#LWM2MGETSTAT: 1,"ACTIVE"\r\n' + OK
+    h.wait_for(rb"\r\n#LWM2MEND: 0\r\n", timeout=30)             # guardReleaseTime (20 s virtual)
+    assert h.cmd("AT#LWM2MSTAT") == b'\r\n#LWM2MGETSTAT: 1,"IDLE"\r\n' + OK
+    assert h.cmd("AT#LWM2MENA?") == b'\r\n#LWM2MENA: 1,1,1,5,20,"IDLE"\r\n' + OK
+    assert h.cmd("AT#LWM2MACK=1") == b"\r\n+CME ERROR: operation not allowed\r\n"
+    assert h.cmd("AT#LWM2MENA=0") == OK
+    h.wait_for(rb'\r\n#LWM2MRING: "DRG"\r\n')
+    assert h.cmd("AT#LWM2MSTAT") == b'\r\n#LWM2MGETSTAT: 1,"WAIT"\r\n' + OK
+    assert h.cmd("AT#LWM2MACK=1") == OK
+    assert h.cmd("AT#LWM2MENA?") == b'\r\n#LWM2MENA: 1,1,1,5,20,"DEREG"\r\n' + OK
+    h.wait_for(rb'\r\nLWM2M-TLT:"CLIENT_DISABLED"\r\n')
+    assert h.cmd("AT#LWM2MSTAT") == b'\r\n#LWM2MGETSTAT: "DIS"\r\n' + OK
+    assert h.cmd("AT#LWM2MENA?") == b"\r\n#LWM2MENA: 0\r\n" + OK
+    leshan.wait_gone(ep, timeout=30)
+
+
+def test_guide_example_no_ack_mode(modem, leshan):
+    emu, h, ep = modem
+    assert h.cmd("AT#LWM2MENA=1") == OK
+    assert h.cmd("AT#LWM2MENA=1") == b"\r\n+CME ERROR: operation not allowed\r\n"   # busy / already enabled
+    h.wait_for(rb'LWM2M-TLT:"REGISTERED",SSID=123,"[^"]*"\r\n')
+    assert h.cmd("AT#LWM2MENA=1") == b"\r\n+CME ERROR: operation not allowed\r\n"   # enabling twice
+    assert h.cmd("AT#LWM2MENA=0") == OK
+    assert h.cmd("AT#LWM2MENA?") == b'\r\n#LWM2MENA: 1,1,0,5,5,"DEREG"\r\n' + OK
+    h.wait_for(rb'LWM2M-TLT:"CLIENT_DISABLED"\r\n')
+    assert h.cmd("AT#LWM2MENA?") == b"\r\n#LWM2MENA: 0\r\n" + OK
+
+
+def test_ack_mode_disable_inside_active_window(modem, leshan):
+    emu, h, ep = modem
+    assert h.cmd("AT#LWM2MENA=1,1,1,5,100") == OK
+    h.wait_for(rb'#LWM2MRING: "REG"\r\n')
+    assert h.cmd("AT#LWM2MACK=1") == OK
+    h.wait_for(rb'LWM2M-TLT:"REGISTERED",[^\r]*\r\n')
+    # still inside guardReleaseTime: no DRG ring, straight to deregistration
+    assert h.cmd("AT#LWM2MENA=0") == OK
+    out = h.wait_for(rb'LWM2M-TLT:"CLIENT_DISABLED"\r\n')
+    assert b"LWM2MRING" not in out and b'"DEREGISTERED"' in out
+    leshan.wait_gone(ep, timeout=30)
+
+
+def test_server_that_never_answers_ends_in_force_exit(tmp_path):
+    # a UDP socket that swallows everything: the registration never gets an answer
+    hole = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    hole.bind(("127.0.0.1", 0))
+    uri = f"coap://127.0.0.1:{hole.getsockname()[1]}"
+    try:
+        with EmulatorProcess(tmp_path / "s", "--lwm2m-server", uri, "--time-scale", "1000") as emu, \
+                emu.open() as h:
+            _wait_network(h)
+            assert h.cmd("AT#LWM2MENA=1") == OK
+            out = h.wait_for(rb'LWM2M-TLT:"CLIENT_DISABLED"\r\n', timeout=60)
+            assert re.search(rb'LWM2M-TLT:"REGISTERING",SSID=123,"coap://127.0.0.1:\d+"\r\n\r\n'
+                             rb'LWM2M-TLT:"FORCE_EXIT"\r\n\r\nLWM2M-TLT:"CLIENT_DISABLED"\r\n$', out), out
+            assert h.cmd("AT#LWM2MENA?") == b"\r\n#LWM2MENA: 0\r\n" + OK
+            assert h.cmd("AT#LWM2MENA=1") == b"\r\nERROR\r\n"        # only a reboot recovers
+            assert h.cmd("AT#REBOOT") == OK
+            _wait_network(h)
+            assert h.cmd("AT#LWM2MENA=1") == OK
+    finally:
+        hole.close()
