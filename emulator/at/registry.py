@@ -150,8 +150,10 @@ class Spec:
     def default_test_lines(self) -> list[str]:
         if not self.args:
             return []
-        fields = ",".join(a.test_text() for a in self.args)
-        return [f"{self.name}: {fields}"]
+        fields = [a.test_text() for a in self.args]
+        while fields and not fields[-1]:          # a trailing free-form value shows no range
+            fields.pop()
+        return [f"{self.name}: {','.join(fields)}"] if fields else []
 
 
 class Family:
