@@ -372,7 +372,7 @@ fotaack = _cmd("#LWM2MFOTAACK", Int("agentInstance", (0, 4), optional=False), In
 @fotaack.set
 def _(ctx, agent_id, action):
     agent = agent_of(ctx)
-    pending = getattr(agent, "fota_pending", None)
+    pending = agent.fota.pending if agent.fota is not None else None
     if agent_id != 0 or pending is None or pending.done():
         raise AtError(OPERATION_NOT_ALLOWED)
     pending.set_result(None)

@@ -73,6 +73,7 @@ class Agent:
         self.endpoint = ""
         self.keys: dict[str, str] = {}
         self.model_errors: list[str] = []
+        self.fota = None
 
     # ================================================================== power
     @property
@@ -94,6 +95,7 @@ class Agent:
         self.models = ModelRegistry.from_dirs([builtin_objects_dir(), self.modem.fs.xml_dir()], strict=False)
         self.model_errors = list(self.models.errors)
         self.store = self._build_store()
+        self.fota = self._make_fota()
         self.enabled, self.status, self.after_disable = False, DIS, False
         self.force_exited = False
         self.monitor, self.nfy_uris, self.nfy_enabled = [], [], False
@@ -161,6 +163,16 @@ class Agent:
         store.on_change(self._on_store_change)
         store.on_structure(self._on_structure_change)
         return store
+
+    def _make_fota(self):
+        """The firmware-update object's behaviour (emulator/lwm2m/fota.py), when /5 is modelled."""
+        if 5 not in self.models:
+            return None
+        try:
+            from .fota import FirmwareUpdate
+        except ImportError:
+            return None
+        return FirmwareUpdate(self)
 
     def _ip(self) -> str:
         ctx = self.modem.pdp.contexts.get(self.params[0])
@@ -410,15 +422,22 @@ class Agent:
             asyncio.ensure_future(client.close())
 
     # ================================================================== server-side hooks
-    def server_write(self, path: tuple, value: Any) -> None:
+    def server_write(self, path: tuple, value: Any):
+        """A Write from the server to one resource; returns a CoAP code to answer, or None (2.04)."""
         oid, iid, rid = path
+        if oid == 5 and self.fota is not None:
+            return self.fota.on_write(path, value)
         self.store.set(oid, iid, rid, value, source="server", persist=False)
         if (oid, rid) == (1, 1):
             self.request_update()
+        return None
 
-    def server_execute(self, path: tuple, args: str) -> None:
+    def server_execute(self, path: tuple, args: str):
+        """An Execute from the server (or #LWM2ME); returns a CoAP code to answer, or None (2.04)."""
         oid, iid, rid = path
         m = self.modem
+        if oid == 5 and self.fota is not None:
+            return self.fota.on_execute(path, args)
         if (oid, rid) == (1, 8):
             self.request_update(links=True)
         elif (oid, rid) == (3, 4):

@@ -250,15 +250,16 @@ class Site(ObservableResource):
                 return _resp(C.METHOD_NOT_ALLOWED)
             self.store._inst(oid, path[1])
             value = fmt.decode(cf, path, request.payload, types)
-            self.agent.server_write(path, value)
-            return _resp(C.CHANGED)
+            return _resp(self.agent.server_write(path, value) or C.CHANGED)
         self.store._inst(oid, path[1])
         values = fmt.decode(cf, path, request.payload, types)
         for rid in values:
             if not self._writable(oid, rid):
                 return _resp(C.METHOD_NOT_ALLOWED)
         for rid, v in values.items():
-            self.agent.server_write((oid, path[1], rid), v)
+            code = self.agent.server_write((oid, path[1], rid), v)
+            if code is not None and not code.is_successful():
+                return _resp(code)
         return _resp(C.CHANGED)
 
     def _create(self, request, path) -> aiocoap.Message:
@@ -292,5 +293,4 @@ class Site(ObservableResource):
         rm = self.store.resource_model(oid, rid)
         if not rm.executable:
             return _resp(C.METHOD_NOT_ALLOWED)
-        self.agent.server_execute(path, request.payload.decode("utf-8", "replace"))
-        return _resp(C.CHANGED)
+        return _resp(self.agent.server_execute(path, request.payload.decode("utf-8", "replace")) or C.CHANGED)
