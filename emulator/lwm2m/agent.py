@@ -69,11 +69,17 @@ class Agent:
         self._release_timer = None
         self._activated_pdp: int | None = None
         self._bs_finished: asyncio.Future | None = None
+        self._ring_task: asyncio.Task | None = None
+        self._pending_notify: list = []
+        self._stored_notify: list = []
+        self.configured: ServerEntry | None = None
+        self.bootstrapped: dict | None = None
         self.server: ServerEntry | None = None
         self.endpoint = ""
         self.keys: dict[str, str] = {}
         self.model_errors: list[str] = []
         self.fota = None
+        modem.events.subscribe("registration", self._on_network)
 
     # ================================================================== power
     @property
@@ -89,8 +95,16 @@ class Agent:
                 nvm.delete("lwm2m_server")
             else:
                 nvm.set("lwm2m_server", pending)
-        self.server = self._server_entry()
+            nvm.delete("lwm2m_bootstrapped")    # a new server: bootstrap again if it is a bootstrap server
+        self.configured = self._server_entry()
         self.keys = dict(nvm.get("lwm2m_keys") or {})
+        boot = nvm.get("lwm2m_bootstrapped")
+        if self.configured.bootstrap and boot and boot.get("bs") == self.configured.uri:
+            self.server = ServerEntry(default_port(boot["uri"]), False, int(boot["ssid"]))
+            self.bootstrapped = boot
+        else:
+            self.server = self.configured
+            self.bootstrapped = None
         self.endpoint = self.keys.get("ep") or self.modem.profile["identity"]["imei"]
         self.models = ModelRegistry.from_dirs([builtin_objects_dir(), self.modem.fs.xml_dir()], strict=False)
         self.model_errors = list(self.models.errors)
@@ -100,6 +114,25 @@ class Agent:
         self.force_exited = False
         self.monitor, self.nfy_uris, self.nfy_enabled = [], [], False
         self.registered = False
+        self._pending_notify: list = []
+        self._stored_notify: list = []
+        resume = nvm.get("lwm2m_resume")
+        if resume:                        # a reboot the server asked for: the agent comes back by itself
+            nvm.delete("lwm2m_resume")
+            self.modem.clock.call_later(0, lambda: self._resume(resume))
+
+    def _on_network(self, stat) -> None:
+        """Coverage back while registered: refresh the registration, send what was stored."""
+        if self.registered and self.modem.network.registered:
+            self.request_update()
+            self.flush_stored()
+
+    def _resume(self, params) -> None:
+        if not self.enabled and self.modem.powered:
+            try:
+                self.enable(*params)
+            except AgentError:
+                pass
 
     def power_off(self) -> None:
         if self._task and not self._task.done():
@@ -132,11 +165,15 @@ class Agent:
         m = self.modem
         ident = m.profile["identity"]
         srv = self.server
+        boot = self.bootstrapped or {}
         store.create_instance(0, 0, {0: srv.uri, 1: srv.bootstrap, 2: 0 if srv.secure else 3,
-                                     3: self.keys.get("identity", "").encode(), 4: b"",
-                                     5: b"", 10: srv.ssid})
-        store.create_instance(1, 0, {0: srv.ssid if not srv.bootstrap else int(self.cfg["default_ssid"]),
-                                     1: int(self.cfg["lifetime"]), 6: True, 7: "U"})
+                                     3: bytes.fromhex(boot["identity"]) if boot.get("identity")
+                                     else self.keys.get("identity", "").encode(),
+                                     4: b"", 5: bytes.fromhex(boot["key"]) if boot.get("key") else b"",
+                                     10: srv.ssid})
+        if not srv.bootstrap:
+            store.create_instance(1, 0, {0: srv.ssid, 1: int(boot.get("lifetime") or self.cfg["lifetime"]),
+                                         5: 86400, 6: True, 7: boot.get("binding") or "U"})
         store.create_instance(3, 0, {
             0: ident["manufacturer"], 1: ident["model"], 2: ident["serial"],
             6: {0: 1}, 7: {0: 3800}, 8: {0: 100}, 9: 100, 10: 0, 11: {0: 0}, 14: "+00:00",
@@ -182,7 +219,8 @@ class Agent:
         oid = path[0]
         if oid in self.monitor and source in ("host", "server"):
             self.modem.urc(f'#LWM2MMON: UPD,"/{path[0]}/{path[1]}/{path[2]}/{path[3]}"')
-        self.site.changed(path[:3])
+        if source != "server":           # the server knows what it wrote
+            self.site.changed(path[:3])
 
     def _on_structure_change(self) -> None:
         if self.registered:
@@ -278,8 +316,8 @@ class Agent:
             await self._bring_up_pdp()
             if self.params[1] == 1:
                 await self._wait_ack("REG")
-                self.status = ACTIVE
-            self.client = CoapClient(self.clock, self.site)
+                self._set_active()
+            self.client = CoapClient(self.clock, self.site, tracker=self.tracker, psk=self._psk())
             if self.server.bootstrap:
                 if not await self._bootstrap():
                     self.tlt("FORCE_EXIT", with_server=False)
@@ -287,6 +325,8 @@ class Agent:
                     return
                 if self.params[1] == 1:
                     self.urc("#LWM2MEND: 0")
+                await self.client.close()
+                self.client = CoapClient(self.clock, self.site, tracker=self.tracker, psk=self._psk())
             if not await self._register():
                 self.tlt("FORCE_EXIT", with_server=False)
                 self.tlt("CLIENT_DISABLED", with_server=False)
@@ -305,8 +345,8 @@ class Agent:
         self.tlt("REGISTERING")
         for attempt in range(REGISTER_ATTEMPTS):
             try:
-                await self.client.register(self.server.uri if not self.server.bootstrap else self._dm_uri(),
-                                           self.endpoint, self._lifetime(), self._links())
+                await self.client.register(self.server.uri, self.endpoint, self._lifetime(), self._links(),
+                                           binding=self._binding())
             except ClientError as exc:
                 log.info("registration attempt %d failed: %s", attempt + 1, exc)
                 if attempt + 1 < REGISTER_ATTEMPTS:
@@ -319,14 +359,28 @@ class Agent:
             return True
         return False
 
-    def _dm_uri(self) -> str:
+    def _binding(self) -> str:
+        try:
+            return str(self.store.get(1, 0, 7) or "U")
+        except StoreError:
+            return "U"
+
+    def _psk(self) -> tuple[bytes, bytes] | None:
+        """PSK identity and key for a coaps:// server: from the bootstrap result or #LWM2MINJKEYS."""
+        if not self.server.secure:
+            return None
         for iid in self.store.instance_ids(0):
             try:
-                if not self.store.get(0, iid, 1):
-                    return default_port(self.store.get(0, iid, 0))
+                if self.store.get(0, iid, 0) and default_port(self.store.get(0, iid, 0)) == self.server.uri:
+                    ident, key = self.store.get(0, iid, 3), self.store.get(0, iid, 5)
+                    if ident and key:
+                        return bytes(ident), bytes(key)
             except StoreError:
                 continue
-        return self.server.uri
+        if self.keys.get("identity") and self.keys.get("key"):
+            from .client import psk_key_bytes
+            return self.keys["identity"].encode(), psk_key_bytes(self.keys["key"])
+        return None
 
     def request_update(self, links: bool = False) -> None:
         self._update_links = self._update_links or links
@@ -346,7 +400,7 @@ class Agent:
             self._update_wanted.clear()
             if self.params[1] == 1 and self.status != ACTIVE:
                 await self._wait_ack("UPD")
-                self.status = ACTIVE
+                self._set_active()
             links, self._update_links = self._update_links, False
             try:
                 await self.client.update(lifetime=lifetime, links=self._links() if links else None)
@@ -360,6 +414,68 @@ class Agent:
                     self._stop(force_exit=True)
                     return
             self._release_later()
+
+    def _set_active(self) -> None:
+        self.status = ACTIVE
+        pending, self._pending_notify = self._pending_notify, []
+        for obs in pending:
+            obs.send()
+
+    # ------------------------------------------------------------------ notifications
+    @property
+    def tracker(self):
+        from .observe import NotifyTracker
+        if getattr(self, "_tracker", None) is None:
+            self._tracker = NotifyTracker(self._notify_result)
+        return self._tracker
+
+    def notify_due(self, obs) -> None:
+        """An observation has a notification to send: now, after a "NOT" ring, or stored."""
+        if not self.registered or not self.modem.network.registered:
+            try:
+                storing = bool(self.store.get(1, 0, 6))
+            except StoreError:
+                storing = False
+            if storing and obs not in self._stored_notify:
+                self._stored_notify.append(obs)
+            return
+        if self.params[1] == 1 and self.status != ACTIVE:
+            if obs not in self._pending_notify:
+                self._pending_notify.append(obs)
+            if self.status == IDLE and (self._ring_task is None or self._ring_task.done()):
+                self._ring_task = asyncio.ensure_future(self._ring_notify())
+            return
+        obs.send()
+        self._release_later()
+
+    async def _ring_notify(self) -> None:
+        try:
+            await self._wait_ack("NOT")
+        except asyncio.CancelledError:
+            return
+        self._set_active()
+        self._release_later()
+
+    def flush_stored(self) -> None:
+        stored, self._stored_notify = self._stored_notify, []
+        for obs in stored:
+            self.notify_due(obs)
+
+    def wants_con(self, path: tuple) -> bool:
+        mode = self.cfg.get("notify_con", "listed")
+        if mode == "always":
+            return True
+        if mode == "never":
+            return False
+        return len(path) >= 3 and tuple(path[:3]) in self.nfy_uris
+
+    def _notify_result(self, path: tuple, result: str) -> None:
+        try:
+            o, i, r = (int(x) for x in path[:3])
+        except ValueError:
+            return
+        if self.nfy_enabled and (o, i, r) in self.nfy_uris:
+            self.urc(f'#LWM2MNFYACK: 0,{self.server.ssid},"/{o}/{i}/{r}","{result}"')
 
     # ------------------------------------------------------------------ guard release (ACK mode)
     def _release_later(self) -> None:
@@ -408,6 +524,9 @@ class Agent:
         self.after_disable = True
 
     def _stop(self, force_exit: bool = False) -> None:
+        if self._ring_task and not self._ring_task.done():
+            self._ring_task.cancel()
+        self._pending_notify, self._stored_notify = [], []
         self.registered = False
         self.enabled = False
         self.status = DIS
@@ -440,38 +559,151 @@ class Agent:
             return self.fota.on_execute(path, args)
         if (oid, rid) == (1, 8):
             self.request_update(links=True)
+        elif (oid, rid) == (1, 4):
+            if self._task and not self._task.done():
+                self._task.cancel()
+            self._task = asyncio.ensure_future(self._suspend())
         elif (oid, rid) == (3, 4):
             self.urc('#LWM2MINFO: "GEN","DEVICE REBOOT"')
-            self.clock.call_later(0.1, m.reboot)
+            self.reboot_and_resume()
         elif (oid, rid) == (3, 5):
             self.urc('#LWM2MINFO: "GEN","DEVICE REBOOT"')
-            def factory():
-                m.nvm.delete("lwm2m_store")
-                m.reboot()
-            self.clock.call_later(0.1, factory)
+            m.nvm.delete("lwm2m_store")
+            self.reboot_and_resume()
         elif (oid, rid) == (3, 12):
             self.store.set(3, 0, 11, {0: 0}, source="module")
         self.modem.events.emit("lwm2m", event="execute", path=path, args=args)
 
-    # bootstrap hooks (the bootstrap interface lands with the device-management issue)
+    def reboot_and_resume(self, delay: float = 0.2) -> None:
+        """Reboot the module (after the CoAP answer has left); the agent re-enables itself at boot."""
+        if self.enabled:
+            self.modem.nvm.set("lwm2m_resume", list(self.params))
+        self.clock.call_later(delay, self.modem.reboot)
+
+    async def _suspend(self) -> None:
+        """/1/x/4 Disable: deregister, stay away /1/x/5 seconds, then register again."""
+        try:
+            try:
+                timeout = float(self.store.get(1, 0, 5) or 86400)
+            except StoreError:
+                timeout = 86400.0
+            if self.registered and self.client:
+                try:
+                    await self.client.deregister()
+                except ClientError:
+                    pass
+            self.registered = False
+            self.site.drop_observations()
+            self.tlt("SUSPENDED")
+            await self.clock.sleep(timeout)
+            if not await self._register():
+                self.tlt("FORCE_EXIT", with_server=False)
+                self.tlt("CLIENT_DISABLED", with_server=False)
+                self._stop(force_exit=True)
+                return
+            self._release_later()
+            await self._update_loop()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("suspend failed")
+
+    # ------------------------------------------------------------------ bootstrap
+    def _bs_types(self, oid):
+        return self.store.types(oid)
+
     def bootstrap_write(self, path, cf, payload):
+        """Bootstrap-Write to /0 or /1 (instance or resource): creates what is missing."""
         from .site import C, _resp
-        return _resp(C.METHOD_NOT_ALLOWED)
+        oid = path[0]
+        types = self.store.types(oid)
+        if len(path) == 1:
+            data = fmt.decode(cf, path, payload, types)
+            items = list(data.items())
+        elif len(path) == 2:
+            items = [(path[1], fmt.decode(cf, path, payload, types))]
+        else:
+            items = [(path[1], {path[2]: fmt.decode(cf, path[:3], payload, types)})]
+        for iid, values in items:
+            if iid not in self.store.objects.get(oid, {}):
+                self.store.create_instance(oid, iid, values, source="server")
+            else:
+                for rid, v in values.items():
+                    self.store.set(oid, iid, rid, v, source="server")
+        return _resp(C.CHANGED)
 
     def bootstrap_delete(self, path):
         from .site import C, _resp
-        return _resp(C.METHOD_NOT_ALLOWED)
+        targets = [(oid, iid) for oid in self.store.objects for iid in self.store.instance_ids(oid)
+                   if oid in (0, 1) and (not path or (path[0] == oid and (len(path) == 1 or path[1] == iid)))]
+        for oid, iid in targets:
+            try:
+                if oid == 0 and self.store.get(0, iid, 1):
+                    continue                        # the bootstrap server's own account stays
+            except StoreError:
+                pass
+            self.store.delete_instance(oid, iid)
+        return _resp(C.DELETED)
+
+    def bootstrap_finish(self):
+        """Bootstrap-Finish: accept only a usable configuration (a DM server with its server object)."""
+        from .site import C, _resp
+        dm = self._provisioned_server()
+        if dm is None:
+            return _resp(C.NOT_ACCEPTABLE)
+        if self._bs_finished is not None and not self._bs_finished.done():
+            self._bs_finished.set_result(dm)
+        return _resp(C.CHANGED)
+
+    def _provisioned_server(self) -> dict | None:
+        store = self.store
+        for iid in store.instance_ids(0):
+            try:
+                if store.get(0, iid, 1):
+                    continue
+                uri, ssid = store.get(0, iid, 0), int(store.get(0, iid, 10))
+            except (StoreError, TypeError, ValueError):
+                continue
+            for sid in store.instance_ids(1):
+                try:
+                    if int(store.get(1, sid, 0)) == ssid:
+                        def opt(o, i, r, default=None):
+                            try:
+                                return store.get(o, i, r)
+                            except StoreError:
+                                return default
+                        return {"bs": self.configured.uri, "uri": uri, "ssid": ssid,
+                                "lifetime": int(opt(1, sid, 1, self.cfg["lifetime"])),
+                                "binding": str(opt(1, sid, 7, "U")),
+                                "identity": bytes(opt(0, iid, 3, b"") or b"").hex(),
+                                "key": bytes(opt(0, iid, 5, b"") or b"").hex()}
+                except (StoreError, TypeError, ValueError):
+                    continue
+        return None
 
     async def _bootstrap(self) -> bool:
-        for _ in range(REGISTER_ATTEMPTS):
+        """Client-initiated bootstrap: Request, then the server's writes/deletes, then its Finish."""
+        for attempt in range(REGISTER_ATTEMPTS):
             self.tlt("BOOTSTRAPPING")
+            self._bs_finished = asyncio.get_running_loop().create_future()
+            self.site.bootstrapping = True
             try:
                 await self.client.bootstrap_request(self.server.uri, self.endpoint)
-            except ClientError:
-                await self.clock.sleep(RETRY_BACKOFF[0])
+                dm = await self.clock.wait_for(asyncio.shield(self._bs_finished), BOOTSTRAP_FINISH_TIMEOUT)
+            except (ClientError, asyncio.TimeoutError) as exc:
+                log.info("bootstrap attempt %d failed: %s", attempt + 1, exc)
+                self.site.bootstrapping = False
+                if attempt + 1 < REGISTER_ATTEMPTS:
+                    await self.clock.sleep(RETRY_BACKOFF[min(attempt, len(RETRY_BACKOFF) - 1)])
                 continue
-            # without the bootstrap interface the server's provisioning cannot complete
-            return False
+            finally:
+                self._bs_finished = None
+            self.site.bootstrapping = False
+            self.tlt("BOOTSTRAPPED")
+            self.modem.nvm.set("lwm2m_bootstrapped", dm)     # the next boot registers directly
+            self.bootstrapped = dm
+            self.server = ServerEntry(default_port(dm["uri"]), False, int(dm["ssid"]))
+            return True
         return False
 
     # ================================================================== host access helpers

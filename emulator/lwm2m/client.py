@@ -22,6 +22,24 @@ class ClientError(Exception):
     pass
 
 
+def psk_key_bytes(key: str) -> bytes:
+    """#LWM2MINJKEYS secret key -> PSK bytes: an even-length hex string is taken as hex, else UTF-8."""
+    k = key.strip()
+    if k and len(k) % 2 == 0 and all(c in "0123456789abcdefABCDEF" for c in k):
+        return bytes.fromhex(k)
+    return k.encode()
+
+
+def scaled_tuning(clock, reliable: bool | None = None) -> aiocoap.numbers.TransportTuning:
+    """CoAP retransmission timing that follows the modem clock's time scale."""
+    scale = float(getattr(clock, "scale", 1.0) or 1.0)
+
+    class Tuning(aiocoap.numbers.TransportTuning):
+        ACK_TIMEOUT = 2.0 / scale
+        reliability = reliable
+    return Tuning()
+
+
 def default_port(uri: str) -> str:
     """coap://host -> coap://host:5683 (coaps: 5684)."""
     parts = urlsplit(uri)
@@ -33,10 +51,12 @@ def default_port(uri: str) -> str:
 
 
 class CoapClient:
-    def __init__(self, clock, site, psk: tuple[bytes, bytes] | None = None):
+    def __init__(self, clock, site, psk: tuple[bytes, bytes] | None = None, tracker=None):
         self.clock = clock
         self.site = site
         self.psk = psk
+        self.tracker = tracker
+        self.tuning = scaled_tuning(clock)
         self.ctx: aiocoap.Context | None = None
         self.location: tuple[str, ...] | None = None
         self.server: str | None = None
@@ -44,6 +64,8 @@ class CoapClient:
     async def open(self) -> None:
         if self.ctx is None:
             self.ctx = await aiocoap.Context.create_server_context(self.site, bind=("::", 0), transports=["udp6"])
+            if self.tracker is not None:
+                self.tracker.install(self.ctx)
 
     @property
     def local_port(self) -> int | None:
@@ -64,7 +86,7 @@ class CoapClient:
     async def request(self, code, uri: str, payload: bytes = b"", cf: int | None = None,
                       timeout: float = EXCHANGE_TIMEOUT) -> aiocoap.Message:
         await self.open()
-        msg = aiocoap.Message(code=code, uri=uri, payload=payload)
+        msg = aiocoap.Message(code=code, uri=uri, payload=payload, transport_tuning=self.tuning)
         if cf is not None:
             msg.opt.content_format = cf
         req = self.ctx.request(msg)

@@ -15,6 +15,7 @@ from aiocoap.resource import ObservableResource
 
 from . import formats as fmt
 from .formats import link
+from .observe import Observation
 from .store import StoreError
 
 if TYPE_CHECKING:
@@ -63,12 +64,14 @@ class Site(ObservableResource):
     # ------------------------------------------------------------------ observe
     async def add_observation(self, request, serverobservation):
         path = parse_path(request.opt.uri_path)
-        if not path or request.code != C.GET or not self._readable(path):
+        if not path or len(path) > 3 or request.code != C.GET or request.opt.accept == fmt.LINK \
+                or not self.agent.registered or not self._readable(path):
             return
-        obs = self.observers.setdefault(path, set())
-        obs.add(serverobservation)
+        obs = Observation(self, path, serverobservation, request)
+        self.observers.setdefault(path, set()).add(obs)
 
-        def cancel(path=path, o=serverobservation):
+        def cancel(path=path, o=obs):
+            o.cancel()
             self.observers.get(path, set()).discard(o)
         serverobservation.accept(cancel)
 
@@ -80,16 +83,24 @@ class Site(ObservableResource):
             return False
 
     def changed(self, path: tuple) -> None:
-        """A value changed: trigger the observations on it and on its parents."""
-        for n in range(1, 4):
+        """A value changed: the observations on it and on its parents decide whether to notify."""
+        for n in range(1, len(path) + 1):
             for o in list(self.observers.get(path[:n], ())):
-                o.trigger()
+                o.changed()
 
     def drop_observations(self) -> None:
+        """A new registration: the server forgot every observation, so do we (silently)."""
         for obs in self.observers.values():
             for o in list(obs):
-                o.trigger(_resp(C.SERVICE_UNAVAILABLE))
+                o.cancel()
         self.observers.clear()
+
+    def notification(self, obs) -> aiocoap.Message:
+        """The message of one notification (confirmable when the agent wants its ACK seen)."""
+        resp = self._render(obs.request)
+        from .client import scaled_tuning
+        resp.transport_tuning = scaled_tuning(self.agent.clock, reliable=self.agent.wants_con(obs.path))
+        return resp
 
     # ------------------------------------------------------------------ dispatch
     async def render(self, request):
@@ -106,6 +117,10 @@ class Site(ObservableResource):
             return _resp(C.INTERNAL_SERVER_ERROR)
 
     def _render(self, request) -> aiocoap.Message:
+        if tuple(request.opt.uri_path) == ("bs",) and request.code == C.POST:
+            if not self.bootstrapping:
+                return _resp(C.METHOD_NOT_ALLOWED)
+            return self.agent.bootstrap_finish()
         path = parse_path(request.opt.uri_path)
         if path is None or len(path) > 4:
             return _resp(C.NOT_FOUND if path is None else C.BAD_REQUEST)
@@ -220,7 +235,13 @@ class Site(ObservableResource):
             except ValueError:
                 return _resp(C.BAD_REQUEST)
             attrs[name] = value
+        if "pmin" in attrs and "pmax" in attrs and float(attrs["pmax"]) < float(attrs["pmin"]):
+            return _resp(C.BAD_REQUEST)
         self.attributes[path] = attrs
+        for p, obs in self.observers.items():
+            if p[:len(path)] == path:
+                for o in obs:
+                    o._arm()
         return _resp(C.CHANGED)
 
     # ------------------------------------------------------------------ write / create

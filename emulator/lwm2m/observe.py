@@ -1,0 +1,203 @@
+"""Observations and their notifications, on the modem clock.
+
+Each server observation of a path applies the LwM2M 1.0 attributes in force for it (pmin, pmax, gt,
+lt, st: resource over instance over object, the server object's default periods otherwise):
+notifications are spaced by pmin, sent at least every pmax, and on numeric resources filtered by the
+gt/lt crossings and the st step. Resources the module computes (time, signal, free memory) are polled
+at the pmin period. In the agent's ACK mode a notification due while the data context is released
+first rings #LWM2MRING: "NOT". Confirmable notifications of URIs in the notify-ack list end in
+#LWM2MNFYACK "ACK" or "NACK".
+"""
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+import aiocoap
+
+if TYPE_CHECKING:
+    from .site import Site
+
+log = logging.getLogger("emulator.lwm2m.observe")
+
+ATTRS = ("pmin", "pmax", "gt", "lt", "st")
+
+
+def _number(v: Any) -> float | None:
+    if isinstance(v, bool):
+        return float(v)
+    if isinstance(v, (int, float)):
+        return float(v)
+    return None
+
+
+class Observation:
+    def __init__(self, site: "Site", path: tuple, servobs, request):
+        self.site = site
+        self.path = path
+        self.servobs = servobs
+        self.request = request
+        self.last_time = site.agent.clock.now()
+        self.last_value = self._value()
+        self._due_timer = None
+        self._pmax_timer = None
+        self._poll_timer = None
+        self.active = True
+        self._arm()
+
+    # ------------------------------------------------------------------ attributes
+    @property
+    def clock(self):
+        return self.site.agent.clock
+
+    def attrs(self) -> dict[str, float]:
+        out: dict[str, float] = {}
+        store = self.site.store
+        for key in ("pmin", "pmax"):     # defaults from the server object (/1/x/2 and /1/x/3)
+            rid = 2 if key == "pmin" else 3
+            try:
+                v = store.get(1, 0, rid)
+                if v is not None and v != 0:
+                    out[key] = float(v)
+            except Exception:
+                pass
+        for n in range(1, len(self.path) + 1):
+            for k, v in self.site.attributes.get(self.path[:n], {}).items():
+                out[k] = float(v)
+        return out
+
+    def _value(self) -> Any:
+        try:
+            return self.site._read_node(self.path)
+        except Exception:
+            return None
+
+    def _live(self) -> bool:
+        live = self.site.store.live
+        p = self.path
+        return any(k[:len(p)] == p[:3] or (len(p) < 3 and k[:len(p)] == p) for k in live)
+
+    # ------------------------------------------------------------------ timers
+    def _arm(self) -> None:
+        a = self.attrs()
+        if self._pmax_timer:
+            self._pmax_timer.cancel()
+            self._pmax_timer = None
+        pmax = a.get("pmax")
+        if pmax and pmax >= a.get("pmin", 0):
+            self._pmax_timer = self.clock.call_later(max(0.0, self.last_time + pmax - self.clock.now()),
+                                                     lambda: self.fire(force=True))
+        if self._poll_timer is None and self._live():
+            self._poll_timer = self.clock.call_later(max(1.0, a.get("pmin", 1.0)), self._poll)
+
+    def _poll(self) -> None:
+        self._poll_timer = None
+        if not self.active:
+            return
+        self.changed()
+        self._arm()
+
+    def cancel(self) -> None:
+        self.active = False
+        for t in (self._due_timer, self._pmax_timer, self._poll_timer):
+            if t:
+                t.cancel()
+        self._due_timer = self._pmax_timer = self._poll_timer = None
+
+    # ------------------------------------------------------------------ change handling
+    def _passes(self, new: Any) -> bool:
+        if new == self.last_value:
+            return False
+        a = self.attrs()
+        if not any(k in a for k in ("gt", "lt", "st")):
+            return True
+        n, old = _number(new), _number(self.last_value)
+        if n is None or old is None:
+            return True
+        if "st" in a and abs(n - old) >= a["st"]:
+            return True
+        for k in ("gt", "lt"):
+            if k in a and (old <= a[k] < n or n <= a[k] < old):
+                return True
+        return False
+
+    def changed(self) -> None:
+        if not self.active:
+            return
+        new = self._value()
+        if not self._passes(new):
+            return
+        wait = self.last_time + self.attrs().get("pmin", 0.0) - self.clock.now()
+        if wait <= 0:
+            self.fire()
+        elif self._due_timer is None:
+            self._due_timer = self.clock.call_later(wait, self.fire)
+
+    def fire(self, force: bool = False) -> None:
+        self._due_timer = None
+        if not self.active:
+            return
+        self.site.agent.notify_due(self)
+
+    def send(self) -> None:
+        """Send the notification now (the agent decided the data context allows it)."""
+        if not self.active:
+            return
+        self.last_time = self.clock.now()
+        self.last_value = self._value()
+        try:
+            self.servobs.trigger(self.site.notification(self))
+        except Exception:
+            log.exception("notification of %s failed", self.path)
+        self._arm()
+
+
+class NotifyTracker:
+    """Sees, in aiocoap's message layer, whether a confirmable notification was acknowledged.
+
+    aiocoap 0.4.17 (pinned) keeps outstanding CON exchanges in its MessageManager: we wrap the three
+    places an exchange starts and ends (sent, ACK/RST received, retransmissions exhausted).
+    """
+
+    def __init__(self, on_result):
+        self.on_result = on_result          # on_result(path, "ACK" | "NACK")
+        self.pending: dict[tuple, tuple] = {}
+
+    def install(self, ctx: aiocoap.Context) -> None:
+        for ri in ctx.request_interfaces:
+            mman = getattr(ri, "token_interface", None)
+            if mman is None or not hasattr(mman, "_send_initially") or getattr(mman, "_lwm2m_hooked", False):
+                continue
+            mman._lwm2m_hooked = True
+            self._wrap(mman)
+
+    def _wrap(self, mman) -> None:
+        send, remove, retransmit = mman._send_initially, mman._remove_exchange, mman._retransmit
+        pending = self.pending
+        con = aiocoap.numbers.types.CON
+        ack = aiocoap.numbers.types.ACK
+
+        def _send_initially(message, messageerror_monitor=None):
+            send(message, messageerror_monitor)
+            req = getattr(message, "request", None)
+            if message.mtype is con and message.code.is_response() and message.opt.observe is not None \
+                    and req is not None:
+                path = tuple(req.opt.uri_path)
+                pending[(message.remote, message.mid)] = path
+
+        def _remove_exchange(message):
+            key = (message.remote, message.mid)
+            remove(message)
+            path = pending.pop(key, None)
+            if path is not None:
+                self.on_result(path, "ACK" if message.mtype is ack else "NACK")
+
+        def _retransmit(message, timeout, counter):
+            key = (message.remote, message.mid)
+            retransmit(message, timeout, counter)
+            if key in pending and key not in mman._active_exchanges:
+                self.on_result(pending.pop(key), "NACK")
+
+        mman._send_initially = _send_initially
+        mman._remove_exchange = _remove_exchange
+        mman._retransmit = _retransmit
