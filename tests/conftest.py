@@ -28,14 +28,19 @@ def _leshan_available() -> str | None:
 
 
 @pytest.fixture(scope="session")
-def leshan():
-    """One real Eclipse Leshan demo server for the session (fetched with mvn on first use)."""
-    from emulator.testing.leshan import LeshanServer
+def leshan_available():
+    """Java and Maven are there (in CI they must be: a missing one fails, never skips)."""
     missing = _leshan_available()
     if missing:
         if IN_CI:
             pytest.fail(f"Leshan tests must run in CI but {missing} is missing")
         pytest.skip(f"Leshan needs {missing}")
+
+
+@pytest.fixture(scope="session")
+def leshan(leshan_available):
+    """One real Eclipse Leshan demo server for the session (fetched with mvn on first use)."""
+    from emulator.testing.leshan import LeshanServer
     server = LeshanServer()
     server.start()
     yield server

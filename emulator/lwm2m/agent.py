@@ -70,6 +70,7 @@ class Agent:
         self._activated_pdp: int | None = None
         self._bs_finished: asyncio.Future | None = None
         self._ring_task: asyncio.Task | None = None
+        self._sent_lifetime: int | None = None
         self._pending_notify: list = []
         self._stored_notify: list = []
         self.configured: ServerEntry | None = None
@@ -353,6 +354,7 @@ class Agent:
                     await self.clock.sleep(RETRY_BACKOFF[min(attempt, len(RETRY_BACKOFF) - 1)])
                 continue
             self.registered = True
+            self._sent_lifetime = self._lifetime()
             self.site.drop_observations()
             self.tlt("REGISTERED")
             self.modem.events.emit("lwm2m", event="registered")
@@ -402,8 +404,11 @@ class Agent:
                 await self._wait_ack("UPD")
                 self._set_active()
             links, self._update_links = self._update_links, False
+            lifetime = self._lifetime()
+            changed_lt = lifetime if lifetime != self._sent_lifetime else None
             try:
-                await self.client.update(lifetime=lifetime, links=self._links() if links else None)
+                await self.client.update(lifetime=changed_lt, links=self._links() if links else None)
+                self._sent_lifetime = lifetime
                 self.modem.events.emit("lwm2m", event="updated")
             except ClientError as exc:
                 log.info("update failed (%s): registering again", exc)
