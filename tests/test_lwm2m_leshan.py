@@ -161,3 +161,55 @@ def test_server_that_never_answers_ends_in_force_exit(tmp_path):
             assert h.cmd("AT#LWM2MENA=1") == OK
     finally:
         hole.close()
+
+
+def test_ack_mode_notification_rings_not_and_reports_notify_ack(modem, leshan):
+    emu, h, ep = modem
+    events = leshan.events(ep)
+    try:
+        assert h.cmd("AT#LWM2MENA=1,1,1,5,5") == OK
+        h.wait_for(rb'#LWM2MRING: "REG"\r\n')
+        assert h.cmd("AT#LWM2MACK=1") == OK
+        h.wait_for(rb'LWM2M-TLT:"REGISTERED",[^\r]*\r\n')
+        leshan.wait_client(ep, timeout=30)
+        assert leshan.observe(ep, "3/0/9", format="TEXT")["success"]
+        h.wait_for(rb"\r\n#LWM2MEND: 0\r\n", timeout=30)                 # the data context is released
+        assert h.cmd("AT#LWM2MNFYACKURI=0,1,3,0,9") == OK
+        assert h.cmd("AT#LWM2MNFYACKENA=0,1") == OK
+        assert h.cmd("AT#LWM2MSET=0,3,0,9,0,55") == OK
+        h.wait_for(rb'\r\n#LWM2MRING: "NOT"\r\n', timeout=30)            # asks before using the network
+        assert "NOTIFICATION" not in events.names()
+        assert h.cmd("AT#LWM2MSTAT") == b'\r\n#LWM2MGETSTAT: 1,"WAIT"\r\n' + OK
+        assert h.cmd("AT#LWM2MACK=1") == OK
+        ev = events.wait_event("NOTIFICATION", timeout=30)
+        assert "55" in str(ev)
+        # the notification was confirmable and Leshan acknowledged it
+        h.wait_for(rb'\r\n#LWM2MNFYACK: 0,123,"/3/0/9","ACK"\r\n', timeout=30)
+        h.wait_for(rb"\r\n#LWM2MEND: 0\r\n", timeout=30)
+    finally:
+        events.close()
+
+
+def test_unacknowledged_notification_reports_nack(tmp_path, leshan):
+    """A peer that never ACKs a confirmable notification: #LWM2MNFYACK "NACK" after the retries."""
+    import struct
+    ep = _ep()
+    with EmulatorProcess(tmp_path / "s", "--lwm2m-server", leshan.coap_uri, "--time-scale", "50") as emu, \
+            emu.open() as h:
+        assert h.cmd(f'AT#LWM2MINJKEYS=0,1,"{ep}"', raw=True).endswith(OK)
+        assert h.cmd("AT#REBOOT", raw=True).endswith(OK)
+        _wait_network(h)
+        assert h.cmd("AT#LWM2MENA=1", raw=True).endswith(OK)
+        h.wait_for(rb'LWM2M-TLT:"REGISTERED",[^\r]*\r\n')
+        port = int(leshan.wait_client(ep, timeout=30)["address"].rsplit(":", 1)[1])
+        assert h.cmd("AT#LWM2MNFYACKURI=0,1,3,0,9;#LWM2MNFYACKENA=0,1", raw=True).endswith(OK)
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.settimeout(5)
+            opts = bytes([0x61, 0x00, 0x51]) + b"3" + bytes([0x01]) + b"0" + bytes([0x01]) + b"9"
+            s.sendto(struct.pack("!BBH", 0x42, 1, 0x3001) + b"nk" + opts, ("127.0.0.1", port))
+            ans, _ = s.recvfrom(2048)
+            assert ans[1] == 0x45
+            assert h.cmd("AT#LWM2MSET=0,3,0,9,0,44", raw=True).endswith(OK)
+            note, _ = s.recvfrom(2048)
+            assert (note[0] >> 4) & 3 == 0 and note.endswith(b"44")      # CON, and we never ACK it
+            h.wait_for(rb'\r\n#LWM2MNFYACK: 0,123,"/3/0/9","NACK"\r\n', timeout=60)

@@ -160,7 +160,7 @@ def test_observe_answers_with_current_value(server, module):
     expected = server.read(ep, "3/0/1")                    # model number: never changes
     pending = server.observe(ep, "3/0/1", wait=False, timeout=TIMEOUT)
     try:
-        assert pending.result(15) == expected
+        assert pending.result(10) == expected
     finally:
         server.cancel_observe(ep, "3/0/1")
 

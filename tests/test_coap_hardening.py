@@ -1,0 +1,1000 @@
+"""Hardening: a seeded barrage of malformed and hostile CoAP datagrams at the emulator's LwM2M client
+socket while it is registered to a real Leshan server.
+
+The datagrams are built here with ``struct`` (never with aiocoap, which refuses to build broken ones)
+and sent from a plain UDP socket on 127.0.0.1 to the port Leshan lists for the endpoint (the client
+socket is bound to ("::", 0), dual-stack, so IPv4 reaches it). Categories: random bytes, truncated
+headers, wrong version, token lengths 9-15, unknown critical options, abused option delta/length
+nibbles (13/14/15), payload markers without payload, well-formed CON/NON GET/PUT/POST/DELETE with
+hostile Uri-Paths, content formats and TLV/JSON/text payloads (the TLV of /3/0 from
+``emulator.lwm2m.formats.tlv``, mutated), huge payloads, random Block1/Block2, Observe on unknown
+paths, duplicate CONs, stray ACK/RST, CoAP pings.
+
+Every datagram gets a fresh message id (bytes 2-3) so that an answer can be told apart from another
+one, and well-formed requests get unique tokens. Answers are collected with a short non-blocking
+window; every ~25 datagrams an empty CON (a ping) acts as a barrier: once its RST is back, the
+emulator has processed everything before it (so the socket buffer never overflows and late answers
+are still matched). Only what must hold is asserted: answers are valid CoAP, sensible codes for
+well-formed requests, never 5.00, nothing answers an RST/ACK or a wrong-version datagram, and after
+the barrage Leshan still reads /3/0/0, the AT port still answers and the process is alive. Counts
+(answered / unanswered) are printed, never asserted: they depend on the machine's load.
+
+COAP_FUZZ_SEED=<int> replays another seed; COAP_FUZZ_SCALE=<float> scales the datagram counts.
+"""
+from __future__ import annotations
+
+import os
+import random
+import re
+import select
+import socket
+import struct
+import threading
+import time
+import uuid
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+
+import pytest
+
+from emulator.lwm2m.formats import json as lwjson
+from emulator.lwm2m.formats import tlv
+from emulator.lwm2m.models import ModelRegistry
+from emulator.testing.host import EmulatorProcess
+
+pytestmark = pytest.mark.leshan
+
+SEED = int(os.environ.get("COAP_FUZZ_SEED", "7252"))
+SCALE = float(os.environ.get("COAP_FUZZ_SCALE", "1"))
+BARRAGE_DEADLINE = 40.0          # seconds; the barrage stops early (and says so) past this
+REPLY_WINDOW = 0.3               # per well-formed request: wait at most this for its answer
+BARRIER_EVERY = 25
+BARRIER_WINDOW = 2.0
+OK = b"\r\nOK\r\n"
+
+# --------------------------------------------------------------------------------------------- CoAP
+CON, NON, ACK, RST = 0, 1, 2, 3
+TYPES = ("CON", "NON", "ACK", "RST")
+
+
+def code(c: int, d: int) -> int:
+    return (c << 5) | d
+
+
+def code_str(c: int) -> str:
+    return f"{c >> 5}.{c & 31:02d}"
+
+
+GET, POST, PUT, DELETE = 1, 2, 3, 4
+METHOD_NAMES = {GET: "GET", POST: "POST", PUT: "PUT", DELETE: "DELETE"}
+CREATED, DELETED, VALID, CHANGED, CONTENT, CONTINUE = (code(2, d) for d in (1, 2, 3, 4, 5, 31))
+BAD_REQUEST, BAD_OPTION, NOT_FOUND, NOT_ALLOWED, NOT_ACCEPTABLE = (code(4, d) for d in (0, 2, 4, 5, 6))
+INCOMPLETE, TOO_LARGE, UNSUPPORTED_CF = code(4, 8), code(4, 13), code(4, 15)
+INTERNAL_ERROR = code(5, 0)
+
+IF_MATCH, URI_HOST, ETAG, IF_NONE_MATCH, OBSERVE, URI_PORT = 1, 3, 4, 5, 6, 7
+URI_PATH, CONTENT_FORMAT, MAX_AGE, URI_QUERY, ACCEPT = 11, 12, 14, 15, 17
+BLOCK2, BLOCK1, SIZE2, SIZE1 = 23, 27, 28, 60
+# odd (critical) option numbers no CoAP/LwM2M 1.0 stack knows
+UNKNOWN_CRITICAL = (9, 13, 19, 21, 25, 29, 33, 37, 41, 43, 57, 61, 63, 101, 1001, 2049, 64999, 65001)
+UNKNOWN_ELECTIVE = (2, 10, 16, 18, 22, 24, 26, 30, 62, 100, 1000, 2048, 65000)
+
+CONTENT_FORMATS = (0, 40, 42, 1541, 1542, 1543, 11542, 11543, 60, 65535)
+DATA_CFS = (0, 42, 1541, 1542, 1543, 11542, 11543)      # the formats a write may use
+NO_DATA_CFS = (40, 60, 65535)                           # link-format, CBOR, unassigned
+
+
+def uint(v: int) -> bytes:
+    return b"" if v == 0 else v.to_bytes((v.bit_length() + 7) // 8, "big")
+
+
+def _ext(n: int) -> tuple[int, bytes]:
+    if n < 13:
+        return n, b""
+    if n < 269:
+        return 13, bytes([n - 13])
+    return 14, struct.pack("!H", n - 269)
+
+
+def build(mtype: int, c: int, mid: int, token: bytes = b"", options=(), payload: bytes = b"", *,
+          version: int = 1, tkl: int | None = None) -> bytes:
+    """A CoAP datagram; options are (number, bytes) pairs (sorted here, repeats kept in order)."""
+    tkl = len(token) if tkl is None else tkl
+    out = bytearray(struct.pack("!BBH", (version << 6) | (mtype << 4) | (tkl & 0x0F), c, mid & 0xFFFF))
+    out += token
+    last = 0
+    for num, val in sorted(options, key=lambda o: o[0]):
+        d, dx = _ext(num - last)
+        ln, lx = _ext(len(val))
+        out.append((d << 4) | ln)
+        out += dx + lx + val
+        last = num
+    if payload:
+        out += b"\xff" + payload
+    return bytes(out)
+
+
+def with_mid(data: bytes, mid: int) -> bytes:
+    return data[:2] + struct.pack("!H", mid) + data[4:] if len(data) >= 4 else data
+
+
+class BadCoap(ValueError):
+    pass
+
+
+@dataclass
+class Answer:
+    raw: bytes
+    mtype: int = -1
+    code: int = -1
+    mid: int = -1
+    token: bytes = b""
+    options: list = field(default_factory=list)
+    payload: bytes = b""
+    error: str | None = None            # why the datagram is not valid CoAP
+
+    def opt(self, number: int) -> list[bytes]:
+        return [v for n, v in self.options if n == number]
+
+    def __str__(self) -> str:
+        if self.error:
+            return f"<invalid CoAP ({self.error}): {self.raw[:40].hex()}>"
+        return f"<{TYPES[self.mtype]} {code_str(self.code)} mid={self.mid} tok={self.token.hex()} " \
+               f"payload={self.payload[:60]!r}>"
+
+
+def parse(raw: bytes) -> Answer:
+    """Strict RFC 7252 parsing of one answer (an Answer with .error set when it is not valid CoAP)."""
+    a = Answer(raw)
+    try:
+        if len(raw) < 4:
+            raise BadCoap("shorter than the 4-byte header")
+        b0, a.code, a.mid = struct.unpack("!BBH", raw[:4])
+        ver, a.mtype, tkl = b0 >> 6, (b0 >> 4) & 3, b0 & 0x0F
+        if ver != 1:
+            raise BadCoap(f"version {ver}")
+        if tkl > 8:
+            raise BadCoap(f"token length {tkl}")
+        if len(raw) < 4 + tkl:
+            raise BadCoap("truncated token")
+        a.token = raw[4:4 + tkl]
+        pos, num = 4 + tkl, 0
+        while pos < len(raw):
+            b = raw[pos]
+            pos += 1
+            if b == 0xFF:
+                a.payload = raw[pos:]
+                if not a.payload:
+                    raise BadCoap("payload marker without payload")
+                break
+            vals = []
+            for nib in (b >> 4, b & 0x0F):
+                if nib == 15:
+                    raise BadCoap("option nibble 15")
+                if nib == 13:
+                    if pos + 1 > len(raw):
+                        raise BadCoap("truncated option extension")
+                    nib, pos = raw[pos] + 13, pos + 1
+                elif nib == 14:
+                    if pos + 2 > len(raw):
+                        raise BadCoap("truncated option extension")
+                    nib, pos = struct.unpack("!H", raw[pos:pos + 2])[0] + 269, pos + 2
+                vals.append(nib)
+            num += vals[0]
+            if pos + vals[1] > len(raw):
+                raise BadCoap("option runs past the datagram")
+            a.options.append((num, raw[pos:pos + vals[1]]))
+            pos += vals[1]
+        if a.code == 0 and len(raw) != 4:
+            raise BadCoap("empty message with token, options or payload")
+        if a.mtype == RST and a.code != 0:
+            raise BadCoap("RST carrying a code")
+        if a.code != 0 and (a.code >> 5) not in (2, 4, 5):
+            raise BadCoap(f"code {code_str(a.code)} in an answer")
+    except BadCoap as exc:
+        a.error = str(exc)
+    return a
+
+
+# --------------------------------------------------------------------------------------------- LwM2M data
+_MODELS = ModelRegistry.builtin()
+
+
+def _types(oid: int):
+    res = _MODELS.get(oid).resources
+    return lambda rid: res[rid].type if rid in res else None
+
+
+DEVICE = {0: "Telit", 1: "ME910C1-WW", 2: "354938100000001", 3: "M0B.660006", 6: {0: 1}, 7: {0: 3800},
+          8: {0: 100}, 9: 100, 10: 4000, 11: {0: 0}, 13: 1700000000, 14: "+00:00", 15: "UTC", 16: "U",
+          17: "Cat-M1 module", 19: "", 20: 0, 21: 4096}
+DEVICE_W = {13: 1700000000, 14: "+01:00", 15: "Europe/Rome"}            # the writable part of /3/0
+TLV_3_0 = tlv.encode_instance(DEVICE, _types(3))                          # valid TLV of /3/0
+TLV_SEEDS = [
+    TLV_3_0,
+    tlv.encode_instance(DEVICE, _types(3), instance_id=0),
+    tlv.encode_instance(DEVICE_W, _types(3)),
+    tlv.encode_instance(DEVICE_W, _types(3), instance_id=0),
+    tlv.encode_resource(15, "Europe/Rome", "string"),
+    tlv.encode_resource(13, 1700000000, "time"),
+    tlv.encode_instance({0: {0: 1, 1: 2}, 1: 7}, _types(33211)),
+    tlv.encode_resource(0, {0: 1, 5: 9}, "integer"),
+    tlv.encode_instance({5700: 21.5, 5701: "Cel"}, _types(3303)),
+    tlv.encode_object({0: DEVICE_W}, _types(3)),
+]
+JSON_SEEDS = [
+    lwjson.encode_instance(3, 0, DEVICE, _types(3)),
+    lwjson.encode_instance(3, 0, DEVICE_W, _types(3)),
+    lwjson.encode_resource(3, 0, 15, "Europe/Rome", "string"),
+    lwjson.encode_instance(33211, 0, {0: {0: 1, 1: 2}, 1: 7}, _types(33211)),
+    b'{"e":[]}', b"[]", b"{}", b'{"e":{}}', b'{"bn":5,"e":[]}',
+    b'{"bn":"/3/0/","e":[{"n":"15","sv":1}]}',
+    b'{"bn":"/3/0/","e":[{"n":"15","sv":"x","v":1}]}',
+    b'{"bn":"/3/0/","e":[{"n":"13","v":1e999}]}',
+    b'{"bn":"/3/0/","e":[{"n":"13","v":123456789012345678901234567890}]}',
+    b'{"bn":"/3/0/","e":[{"n":"13","v":NaN}]}',
+    b'{"bn":"/1/0/","e":[{"n":"1","v":1}]}',
+    b'{"e":[{"n":"../../1/0/1","v":1}]}',
+    b'{"e":[{"n":"15","sv":"a"},{"n":"15","sv":"b"}]}',
+    b'{"e":[{"n":"15/0/0/0","sv":"a"}]}',
+    b'{"e":[{"n":"99999","sv":"a"}]}',
+    b'{"e":[{"n":"15","sv":"\\ud800"}]}',
+    b'{"e":' + b"[" * 3000 + b"]" * 3000 + b"}",
+    b'{"e":[{"n":"13","v":' + b"9" * 5000 + b"}]}",
+    b'{"e":[{"n":"15","sv":"a"}],"e":[]}',
+    b'\xef\xbb\xbf{"e":[]}',
+]
+TEXT_SEEDS = [b"", b"abc", b"123", b"-1", b"0", b"1", b"-9223372036854775809", b"9" * 40, b"1e99999",
+              b"NaN", b"inf", b"\xff\xfe", b"\xc3", b"0:0", b"65536:1", b" 1", b"+1", b"1.5", b"1_000",
+              b"\x00", "٣".encode(), b"Europe/Rome", b"+01:00", b"x" * 300]
+
+
+def mutate(rng: random.Random, data: bytes) -> bytes:
+    b = bytearray(data)
+    for _ in range(rng.randint(1, 4)):
+        op = rng.randrange(7)
+        if op == 0 and b:
+            b[rng.randrange(len(b))] ^= 1 << rng.randrange(8)
+        elif op == 1 and b:
+            b[rng.randrange(len(b))] = rng.randrange(256)
+        elif op == 2:
+            del b[rng.randrange(len(b) + 1):]
+        elif op == 3:
+            i = rng.randrange(len(b) + 1)
+            b[i:i] = rng.randbytes(rng.randint(1, 8))
+        elif op == 4 and b:
+            i = rng.randrange(len(b))
+            b[i:i] = b[i:rng.randint(i, len(b))]
+        elif op == 5 and b:
+            i = rng.randrange(len(b))
+            del b[i:i + rng.randint(1, 4)]
+        elif op == 6 and b:
+            b[rng.randrange(len(b))] = rng.choice((0x00, 0xFF, 0x7F, 0x80, 0xC8, 0xE8, 0x18, 0x38, 0x3F))
+    return bytes(b)
+
+
+# --------------------------------------------------------------------------------------------- paths
+MODELLED = set(_MODELS)
+UNKNOWN_OIDS = [o for o in (8, 9, 10, 12, 99, 100, 1000, 2048, 3200, 3301, 3302, 9999, 10241, 33210, 65535)
+                if o not in MODELLED]
+BAD_SEGMENTS = ["", "abc", "rd", "core", ".well-known", "3a", " 3", "3 ", "0x3", "+3", "-1", "65536", "99999",
+                "123456", "4294967296", "1.0", "3/0", "%33", "*", "..", "0" * 6, "\x00", "\u00a03"]
+UNICODE_DIGITS = ["٣", "３", "²", "³", "①", "𝟑", "٣٠", "߃", "৩"]     # str.isdigit() is True for all
+
+
+def path_opts(segments) -> list[tuple[int, bytes]]:
+    return [(URI_PATH, s.encode() if isinstance(s, str) else s) for s in segments]
+
+
+# --------------------------------------------------------------------------------------------- bookkeeping
+@dataclass
+class Sent:
+    cat: str
+    data: bytes
+    mid: int | None
+    token: bytes | None
+    reply: str                     # "response" | "rst" | "none" | "rst-or-none" | "any"
+    allowed: frozenset | None = None   # for "response": the codes a sensible answer may carry
+    note: str = ""
+    answers: list = field(default_factory=list)
+
+
+class Barrage:
+    def __init__(self, addr: tuple[str, int], rng: random.Random):
+        self.addr = addr
+        self.rng = rng
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.setblocking(False)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+        self.mid = rng.randrange(0x10000)
+        self.tokens: set[bytes] = set()
+        self.sent: list[Sent] = []
+        self.by_mid: dict[int, Sent] = {}
+        self.by_token: dict[bytes, Sent] = {}
+        self.unmatched: list[Answer] = []
+        self.barriers = Counter()
+        self.since_barrier = 0
+        self.dead = False
+
+    def close(self):
+        self.sock.close()
+
+    def next_mid(self) -> int:
+        self.mid = (self.mid + 1) & 0xFFFF
+        return self.mid
+
+    def token(self, n: int | None = None) -> bytes:
+        while True:
+            t = self.rng.randbytes(self.rng.randint(2, 8) if n is None else n)
+            if t not in self.tokens:
+                self.tokens.add(t)
+                return t
+
+    # ---------------------------------------------------------------- receive
+    def _take(self, raw: bytes) -> Answer:
+        a = parse(raw)
+        rec = None
+        if a.error is None and a.mtype in (ACK, RST):
+            rec = self.by_mid.get(a.mid)
+        elif a.error is None:
+            rec = self.by_token.get(a.token) if a.token else None
+            if a.mtype == CON:      # a separate response or a notification: acknowledge it
+                self.sock.sendto(build(ACK, 0, a.mid), self.addr)
+        elif len(raw) >= 4:
+            rec = self.by_mid.get(struct.unpack("!H", raw[2:4])[0])
+        if rec is not None:
+            rec.answers.append(a)
+        else:
+            self.unmatched.append(a)
+        return a
+
+    def drain(self, timeout: float = 0.0, until=None) -> None:
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            r, _, _ = select.select([self.sock], [], [], max(0.0, left))
+            if not r:
+                return
+            while True:
+                try:
+                    raw = self.sock.recv(65536)
+                except BlockingIOError:
+                    break
+                self._take(raw)
+            if until is not None and until():
+                return
+            if time.monotonic() >= deadline:
+                return
+
+    # ---------------------------------------------------------------- send
+    def send(self, cat: str, data: bytes, reply: str, allowed=None, *, token: bytes | None = None,
+             wait: float = 0.0, note: str = "", fresh_mid: bool = True) -> Sent:
+        mid = None
+        if len(data) >= 4:
+            if fresh_mid:
+                data = with_mid(data, self.next_mid())
+            mid = struct.unpack("!H", data[2:4])[0]
+        rec = Sent(cat, data, mid, token, reply, frozenset(allowed) if allowed else None, note)
+        self.sent.append(rec)
+        if mid is not None and fresh_mid:
+            self.by_mid[mid] = rec
+        if token:
+            self.by_token[token] = rec
+        self.sock.sendto(data, self.addr)
+        if wait:
+            self.drain(wait, until=lambda: bool(rec.answers))
+        else:
+            self.drain(0.0)
+        self.since_barrier += 1
+        if self.since_barrier >= BARRIER_EVERY:
+            self.barrier()
+        return rec
+
+    def barrier(self) -> bool:
+        """An empty CON: its RST means every earlier datagram was processed."""
+        self.since_barrier = 0
+        mid = self.next_mid()
+        rec = Sent("barrier", build(CON, 0, mid), mid, None, "rst")
+        self.by_mid[mid] = rec
+        self.sock.sendto(rec.data, self.addr)
+        self.drain(BARRIER_WINDOW, until=lambda: bool(rec.answers))
+        ok = bool(rec.answers)
+        self.barriers["answered" if ok else "missed"] += 1
+        self.barriers["streak"] = 0 if ok else self.barriers["streak"] + 1
+        if self.barriers["streak"] >= 5:
+            self.dead = True
+        self.sent.append(rec)
+        return ok
+
+
+# --------------------------------------------------------------------------------------------- generators
+class Gen:
+    """One function per category; each sends one (or two) datagrams through the barrage."""
+
+    def __init__(self, b: Barrage):
+        self.b = b
+        self.r = b.rng
+        self.created: list[tuple[str, str]] = []
+
+    # helpers ------------------------------------------------------------
+    def _mtype(self) -> int:
+        return CON if self.r.random() < 0.7 else NON
+
+    def _method(self) -> int:
+        return self.r.choice((GET, PUT, POST, DELETE))
+
+    def _payload(self, kind: str | None = None) -> bytes:
+        r = self.r
+        kind = kind or r.choice(("tlv", "tlv-mut", "tlv-mut", "json", "json-mut", "text", "random", "empty"))
+        if kind == "tlv":
+            return r.choice(TLV_SEEDS)
+        if kind == "tlv-mut":
+            return mutate(r, r.choice(TLV_SEEDS))
+        if kind == "json":
+            return r.choice(JSON_SEEDS)
+        if kind == "json-mut":
+            return mutate(r, r.choice(JSON_SEEDS[:4]))
+        if kind == "text":
+            return r.choice(TEXT_SEEDS)
+        if kind == "random":
+            return r.randbytes(r.randint(1, 64))
+        return b""
+
+    def _request(self, cat, mtype, method, segments, extra=(), payload=b"", cf=None, accept=None,
+                 allowed=None, reply="response", note="", wait=REPLY_WINDOW):
+        tok = self.b.token()
+        opts = path_opts(segments) + list(extra)
+        if cf is not None:
+            opts.append((CONTENT_FORMAT, uint(cf)))
+        if accept is not None:
+            opts.append((ACCEPT, uint(accept)))
+        data = build(mtype, method, 0, tok, opts, payload)
+        desc = f"{TYPES[mtype]} {METHOD_NAMES.get(method, code_str(method))} /{'/'.join(map(str, segments))}"
+        if cf is not None:
+            desc += f" cf={cf}"
+        if accept is not None:
+            desc += f" accept={accept}"
+        return self.b.send(cat, data, reply, allowed, token=tok, wait=wait, note=f"{desc} {note}".strip())
+
+    def _unknown_path(self) -> tuple[str, list]:
+        r = self.r
+        k = r.randrange(5)
+        tail = [str(r.randrange(0, 70000)) for _ in range(r.randint(0, 3))]
+        if k == 0:
+            return "unknown-object", [str(r.choice(UNKNOWN_OIDS))] + tail[:3]
+        if k == 1:
+            segs = [str(r.choice((3, 1, 4, 33211, 3303)))] + [r.choice(BAD_SEGMENTS)] + tail[:2]
+            if r.random() < 0.5:
+                segs = [r.choice(BAD_SEGMENTS)] + segs[1:]
+            return "bad-segment", segs[:4]
+        if k == 2:
+            return "out-of-range", [r.choice(("65536", "99999", "123456", "4294967296", "-1", "1" * 30))] + tail[:2]
+        if k == 3:
+            return "deep", [str(r.choice((3, 1, 4, 9999))), "0", "0"] + ["0"] * r.randint(2, 8)
+        return "non-numeric", [r.choice(("rd", "bs", "dp", "3a", "x", ".well-known", "abc"))] + \
+            [r.choice(("core", "0", "x"))] * r.randint(0, 5)
+
+    @staticmethod
+    def _unknown_allowed(kind: str) -> frozenset:
+        # a path that names nothing is 4.04; a numeric path deeper than /o/i/r/ri may be 4.00 as well
+        return frozenset({NOT_FOUND, BAD_REQUEST}) if kind == "deep" else frozenset({NOT_FOUND})
+
+    # categories ---------------------------------------------------------
+    def random_bytes(self):
+        r = self.r
+        n = r.choice((r.randint(4, 16), r.randint(4, 64), r.randint(4, 300)))
+        data = r.randbytes(n)
+        if r.random() < 0.3:               # version 1 so that aiocoap's parser gets further
+            data = bytes([0x40 | (data[0] & 0x3F)]) + data[1:]
+        self.b.send("random-bytes", data, "any")
+
+    def truncated(self):
+        r = self.r
+        k = r.randrange(3)
+        if k == 0:                         # shorter than the fixed header
+            self.b.send("truncated-header", r.randbytes(r.randint(0, 3)), "none", fresh_mid=False)
+            return
+        tkl = r.randint(1, 8)
+        if k == 1:                         # token announced but cut short
+            data = build(self._mtype(), GET, 0, r.randbytes(tkl))[:4 + r.randrange(tkl)]
+        else:                              # cut anywhere inside a valid request
+            full = build(self._mtype(), self._method(), 0, r.randbytes(tkl),
+                         path_opts(["3", "0", "0"]) + [(ACCEPT, uint(0))], b"x")
+            data = full[:r.randint(4, len(full) - 1)]
+        self.b.send("truncated-header", data, "any")
+
+    def wrong_version(self):
+        r = self.r
+        tok = r.randbytes(r.randint(0, 8))
+        data = build(self._mtype(), r.choice((GET, GET, PUT, POST, 0)), 0, tok, path_opts(["3", "0", "0"]),
+                     r.choice((b"", b"1")), version=r.choice((0, 2, 3)))
+        self.b.send("wrong-version", data, "none")
+
+    def bad_token_length(self):
+        r = self.r
+        tkl = r.randint(9, 15)
+        tok = r.randbytes(r.choice((tkl, r.randint(0, tkl))))
+        rest = b"".join(bytes([0xB1, 0x33]) for _ in range(1))     # Uri-Path "3" (if it parses that far)
+        data = build(self._mtype(), r.choice((GET, PUT, POST, DELETE, 0)), 0, b"", version=1, tkl=tkl)
+        data = data + tok + (rest if r.random() < 0.7 else r.randbytes(r.randint(0, 12)))
+        self.b.send("token-length-9-15", data, "rst-or-none", note=f"tkl={tkl}")
+
+    def unknown_critical(self):
+        r = self.r
+        kind, segs = ("known-path", ["3", "0", r.choice(("0", "1", "13", "15"))]) if r.random() < 0.5 \
+            else self._unknown_path()
+        extra = [(r.choice(UNKNOWN_CRITICAL), r.randbytes(r.randint(0, 12)))]
+        if r.random() < 0.3:
+            extra.append((r.choice(UNKNOWN_ELECTIVE), r.randbytes(r.randint(0, 5))))
+        self._request("unknown-critical-option", self._mtype(), self._method(), segs, extra,
+                      payload=self._payload() if r.random() < 0.3 else b"", cf=r.choice((None, 0, 11542)),
+                      allowed={BAD_OPTION}, note=f"opt={extra[0][0]} ({kind})")
+
+    def option_nibbles(self):
+        """Option delta/length nibbles 13/14/15 with missing or lying extension bytes."""
+        r = self.r
+        tok = r.randbytes(r.randint(0, 8))
+        head = build(self._mtype(), r.choice((GET, PUT, POST)), 0, tok, path_opts(["3"])
+                     if r.random() < 0.5 else ())
+        k = r.randrange(8)
+        if k == 0:      # delta 15 with a length: the reserved nibble
+            tail = bytes([0xF0 | r.randrange(15)]) + r.randbytes(r.randint(0, 6))
+        elif k == 1:    # length 15
+            tail = bytes([(r.randrange(13) << 4) | 0x0F]) + r.randbytes(r.randint(0, 6))
+        elif k == 2:    # delta 13, extension byte missing
+            tail = bytes([0xD0 | r.randrange(13)])
+        elif k == 3:    # delta 14, one of two extension bytes
+            tail = bytes([0xE0 | r.randrange(13), r.randrange(256)])
+        elif k == 4:    # length 14 claiming up to 65804 bytes, few present
+            tail = bytes([(r.randrange(1, 13) << 4) | 0x0E]) + r.randbytes(2) + r.randbytes(r.randint(0, 40))
+        elif k == 5:    # length 13 larger than what follows
+            n = r.randrange(256)
+            tail = bytes([0xBD, n]) + r.randbytes(max(0, n + 13 - r.randint(1, 13)))
+        elif k == 6:    # length nibble larger than what follows
+            n = r.randint(1, 12)
+            tail = bytes([0xB0 | n]) + b"3" * (n - 1)
+        else:           # delta 14 + length 14 both truncated
+            tail = bytes([0xEE]) + r.randbytes(r.randint(0, 3))
+        self.b.send("option-nibbles", head + tail, "rst-or-none", note=f"variant {k}")
+
+    def huge_options(self):
+        """Well-formed but extreme options: large deltas (14 nibble) and long values."""
+        r = self.r
+        segs = ["3", "0", "0"] if r.random() < 0.5 else [str(r.choice(UNKNOWN_OIDS))]
+        k = r.randrange(4)
+        if k == 0:      # an elective option far away (ignored: the request is answered normally)
+            extra = [(r.choice((2048, 4096, 30000, 65000, 65534)), r.randbytes(r.randint(0, 300)))]
+            allowed = {CONTENT, NOT_FOUND}
+        elif k == 1:    # a critical option far away
+            extra = [(r.choice((2049, 30001, 65001)), r.randbytes(r.randint(0, 300)))]
+            allowed = {BAD_OPTION}
+        elif k == 2:    # a very long Uri-Path segment
+            segs = segs[:1] + ["9" * r.randint(20, 400)]
+            extra, allowed = [], {NOT_FOUND}
+        else:           # a long Uri-Query
+            extra = [(URI_QUERY, b"x=" + b"9" * r.randint(20, 600))]
+            allowed = {CONTENT, NOT_FOUND}
+        self._request("huge-options", self._mtype(), GET, segs, extra, allowed=allowed, note=f"variant {k}")
+
+    def empty_payload_marker(self):
+        r = self.r
+        tok = self.b.token()
+        segs = r.choice((["3", "0", "0"], ["3", "0", "15"], [str(r.choice(UNKNOWN_OIDS))]))
+        opts = path_opts(segs) + ([(CONTENT_FORMAT, uint(0))] if r.random() < 0.5 else [])
+        data = build(self._mtype(), r.choice((GET, PUT, POST)), 0, tok, opts) + b"\xff"
+        self.b.send("empty-payload-marker", data, "rst-or-none", token=tok, wait=REPLY_WINDOW,
+                    note="/" + "/".join(segs))
+
+    def unknown_paths(self):
+        r = self.r
+        kind, segs = self._unknown_path()
+        method = self._method()
+        if r.random() < 0.1:
+            method = r.choice((5, 6, 7, 8, 31))            # FETCH, PATCH, iPATCH, unassigned
+        cf = r.choice((None,) + CONTENT_FORMATS)
+        payload = self._payload() if method in (PUT, POST) or r.random() < 0.1 else b""
+        accept = r.choice((None, None, 0, 40, 11542, 11543, 65535))
+        self._request(f"unknown-path/{kind}", self._mtype(), method, segs, payload=payload, cf=cf,
+                      accept=accept, allowed=self._unknown_allowed(kind))
+
+    def unicode_digits(self):
+        r = self.r
+        segs = [r.choice(UNICODE_DIGITS)] + [r.choice(("0", "٠", "0"))] + [r.choice(("0", "15", "٠"))][:r.randint(0, 1)]
+        self._request("unknown-path/unicode-digits", self._mtype(), r.choice((GET, GET, PUT, POST, DELETE)), segs,
+                      payload=b"x" if r.random() < 0.3 else b"", cf=r.choice((None, 0)),
+                      allowed={NOT_FOUND})
+
+    def reads(self):
+        r = self.r
+        segs = r.choice((["3"], ["3", "0"], ["3", "0", str(r.choice((0, 1, 2, 6, 9, 13, 15, 22, 4, 99)))],
+                         ["3", "0", "6", str(r.choice((0, 1, 7)))], ["4", "0"], ["4", "0", "4"], ["33211"],
+                         ["1", "0"], ["1", "0", "1"], ["0"], ["0", "0", "0"], ["2"], ["3", "7"], ["5", "0", "0"]))
+        accept = r.choice((None, None) + CONTENT_FORMATS)
+        self._request("read", self._mtype(), GET, segs, accept=accept,
+                      allowed={CONTENT, BAD_REQUEST, NOT_FOUND, NOT_ALLOWED, NOT_ACCEPTABLE})
+
+    def writes(self):
+        """PUT/POST with random content formats and valid, mutated or garbage payloads on real targets."""
+        r = self.r
+        target = r.choice((["3", "0"], ["3", "0"], ["3", "0", "13"], ["3", "0", "14"], ["3", "0", "15"],
+                           ["3", "0", "0"], ["3", "0", "6"], ["3", "0", "99"], ["3", "9"], ["3", "9", "15"],
+                           ["33211", "0"], ["33211", "0", "0"], ["33211", "0", "1"], ["33211", "0", "2"],
+                           ["33211", "77"], ["4", "0"], ["4", "0", "4"]))
+        method = r.choice((PUT, PUT, POST)) if len(target) == 2 else PUT
+        cf = r.choice((None,) + CONTENT_FORMATS + DATA_CFS)
+        kind = r.choice(("tlv", "tlv-mut", "tlv-mut", "tlv-mut", "json", "json-mut", "text", "random", "empty"))
+        payload = self._payload(kind)
+        allowed = {CHANGED, BAD_REQUEST, NOT_FOUND, NOT_ALLOWED, UNSUPPORTED_CF}
+        if cf in NO_DATA_CFS or cf is None:
+            allowed -= {CHANGED}                       # no data format: the write cannot succeed
+        self._request(f"write/{kind}", self._mtype(), method, target, payload=payload, cf=cf,
+                      allowed=allowed, note=f"{len(payload)}B")
+
+    def bad_writes(self):
+        """Writes that cannot be valid: 4.00/4.04/4.05/4.15, never 2.04."""
+        r = self.r
+        k = r.randrange(7)
+        if k == 0:
+            segs, cf, payload = ["3", "0", "13"], r.choice((0, 1541)), r.choice((b"abc", b"", b"1e99999", b"9" * 40))
+        elif k == 1:
+            segs, cf, payload = ["3", "0", "15"], 0, r.choice((b"\xff\xfe", b"\xc3", b"ab\xed\xa0\x80"))
+        elif k == 2:
+            segs, cf, payload = ["3", "0"], r.choice((11542, 1542)), r.choice((b"\xc8", b"\xe8\x00", b"\xc1\x0f",
+                                                                             b"\x08\x00\x05\xc1\x00", TLV_3_0[:-1]))
+        elif k == 3:
+            segs, cf, payload = ["3", "0"], r.choice((11543, 1543)), r.choice(JSON_SEEDS[4:])
+        elif k == 4:
+            segs, cf, payload = r.choice((["3", "0"], ["3", "0", "15"])), r.choice(NO_DATA_CFS), TLV_3_0
+        elif k == 5:
+            segs, cf, payload = ["3", "0", r.choice(("0", "1", "2", "9"))], r.choice(DATA_CFS), b"1"
+        else:
+            segs, cf, payload = ["3", "0"], 11542, TLV_3_0             # contains read-only resources
+        self._request("bad-write", self._mtype(), PUT, segs, payload=payload, cf=cf,
+                      allowed={BAD_REQUEST, NOT_FOUND, NOT_ALLOWED, UNSUPPORTED_CF}, note=f"variant {k}")
+
+    def write_attributes(self):
+        r = self.r
+        segs = r.choice((["3", "0", "13"], ["3", "0"], ["3"], [str(r.choice(UNKNOWN_OIDS))], ["3", "0", "99"]))
+        q = r.choice(("pmin=abc", "pmin=5", "pmax=", "foo=1", "gt=1e999", "st=-1", "lt", "=", "pmin=1&pmax=2",
+                      "pmin=" + "9" * 400, "epmin=1", "dim=3"))
+        self._request("write-attributes", self._mtype(), PUT, segs, [(URI_QUERY, q.encode())],
+                      allowed={CHANGED, BAD_REQUEST, NOT_FOUND, NOT_ALLOWED})
+
+    def executes(self):
+        r = self.r
+        segs = r.choice((["3", "0", "0"], ["3", "0", "13"], ["3", "0", "12"], ["3", "0", "99"], ["3", "5", "4"],
+                         ["1", "0", "0"], ["4", "0", "2"], ["33211", "0", "2"], ["3", "0", "12", "0"]))
+        self._request("execute", self._mtype(), POST, segs, payload=self._payload(r.choice(("text", "random", "empty"))),
+                      allowed={CHANGED, BAD_REQUEST, NOT_FOUND, NOT_ALLOWED})
+
+    def creates(self):
+        r = self.r
+        segs = r.choice((["3303"], ["3303"], ["33211"], ["3"], ["4"], ["1"], [str(r.choice(UNKNOWN_OIDS))]))
+        cf = r.choice((None, 11542, 11542, 11543, 0, 42, 40, 60))
+        kind = r.choice(("tlv", "tlv-mut", "json", "json-mut", "random", "empty"))
+        rec = self._request(f"create/{kind}", CON, POST, segs, payload=self._payload(kind), cf=cf,
+                            allowed={CREATED, BAD_REQUEST, NOT_FOUND, NOT_ALLOWED, UNSUPPORTED_CF})
+        self._cleanup(rec)
+
+    def _cleanup(self, rec: Sent):
+        for a in rec.answers:
+            if a.error is None and a.code == CREATED and a.opt(8):
+                loc = [v.decode("ascii", "replace") for v in a.opt(8)]
+                self.created.append(tuple(loc))
+                self._request("delete-created", CON, DELETE, loc, allowed={DELETED}, wait=1.0)
+                break
+
+    def deletes(self):
+        r = self.r
+        segs = r.choice((["3", "0"], ["1", "0"], ["0", "0"], ["4", "7"], ["33211", "9"], ["3303", "0"],
+                         ["3", "0", "15"], ["3"], [], ["3303"]))
+        self._request("delete", self._mtype(), DELETE, segs,
+                      allowed={DELETED, BAD_REQUEST, NOT_FOUND, NOT_ALLOWED})
+
+    def huge_payloads(self):
+        r = self.r
+        n = r.randint(1000, 1400)
+        segs, cf = r.choice(((["3", "0", "15"], 0), (["3", "0", "13"], 0), (["3", "0"], 11542), (["3", "0"], 11543),
+                             ([str(r.choice(UNKNOWN_OIDS)), "0"], 11542), (["3303"], 11542), (["3", "0", "15"], 42)))
+        payload = r.choice((r.randbytes(n), b"A" * n, (TLV_3_0 * 20)[:n], mutate(r, (TLV_3_0 * 20)[:n])))
+        self._request("huge-payload", self._mtype(), r.choice((PUT, POST)), segs, payload=payload, cf=cf,
+                      allowed={CHANGED, CREATED, BAD_REQUEST, NOT_FOUND, NOT_ALLOWED, UNSUPPORTED_CF, TOO_LARGE},
+                      note=f"{n}B")
+        if segs == ["3303"]:
+            self._cleanup(self.b.sent[-1])
+
+    def blocks(self):
+        r = self.r
+        segs = r.choice((["3", "0"], ["3", "0", "0"], ["3", "0", "15"], ["3"], [str(r.choice(UNKNOWN_OIDS))],
+                         ["3", "0", "99"]))
+        method = r.choice((GET, PUT, POST))
+        extra = []
+        for opt in r.sample((BLOCK1, BLOCK2), r.randint(1, 2)):
+            v = r.choice((r.randrange(16), r.randrange(1 << 12), r.randrange(1 << 24)))
+            raw = uint(v) if r.random() < 0.9 else r.randbytes(r.randint(4, 5))     # > 3 bytes: invalid
+            extra.append((opt, raw))
+        if r.random() < 0.3:
+            extra.append((r.choice((SIZE1, SIZE2)), uint(r.randrange(1 << 32))))
+        payload = self._payload(r.choice(("tlv", "text", "random"))) if method != GET else b""
+        self._request("block", self._mtype(), method, segs, extra, payload=payload,
+                      cf=11542 if method != GET else None,
+                      allowed={CONTENT, CHANGED, CONTINUE, BAD_REQUEST, BAD_OPTION, NOT_FOUND, NOT_ALLOWED,
+                               NOT_ACCEPTABLE, INCOMPLETE, TOO_LARGE, UNSUPPORTED_CF},
+                      note=" ".join(f"{n}={v.hex()}" for n, v in extra))
+
+    def observe_unknown(self):
+        r = self.r
+        if r.random() < 0.2:
+            kind, segs = "unicode-digits", [r.choice(UNICODE_DIGITS), "0", "0"]
+        else:
+            kind, segs = self._unknown_path()
+        obs = r.choice((b"", b"", b"\x01", uint(r.randrange(1 << 24))))
+        self._request(f"observe-unknown/{kind}", self._mtype(), GET, segs, [(OBSERVE, obs)],
+                      accept=r.choice((None, 11542, 0)),
+                      allowed=self._unknown_allowed(kind), note=f"observe={obs.hex()}")
+
+    def duplicate(self):
+        """The same CON twice: the second gets the very same answer, or none."""
+        r = self.r
+        tok = self.b.token()
+        k = r.randrange(4)
+        if k == 0:
+            segs, method, cf, payload = [str(r.choice(UNKNOWN_OIDS))], GET, None, b""
+        elif k == 1:
+            segs, method, cf, payload = ["3", "0", "0"], GET, None, b""
+        elif k == 2:
+            segs, method, cf, payload = ["3", "0", "15"], PUT, 0, r.choice((b"UTC", b"Europe/Rome"))
+        else:   # not idempotent: a second Create would make a second instance
+            segs, method, cf, payload = ["33211"], POST, 11542, tlv.encode_instance({1: 5}, _types(33211))
+        opts = path_opts(segs) + ([(CONTENT_FORMAT, uint(cf))] if cf is not None else [])
+        data = with_mid(build(CON, method, 0, tok, opts, payload), self.b.next_mid())
+        first = self.b.send("duplicate", data, "response", None, token=tok, wait=0.5, fresh_mid=False,
+                            note=f"{METHOD_NAMES[method]} /{'/'.join(segs)}")
+        self.b.by_mid[first.mid] = first
+        second = self.b.send("duplicate-2nd", data, "any", token=None, wait=0.3, fresh_mid=False)
+        second.note = first.note
+        second.answers = first.answers        # same mid: answers land on the first record
+        self._cleanup(first)
+
+    def stray_ack_rst(self):
+        r = self.r
+        mtype = r.choice((ACK, RST))
+        k = r.randrange(4)
+        if k == 0:
+            data = build(mtype, 0, 0)
+        elif k == 1:    # ACK/RST with a token and a payload (a format error for RST and empty ACK)
+            data = build(mtype, 0, 0, r.randbytes(r.randint(1, 8)), path_opts(["3"]), r.randbytes(4))
+        elif k == 2:    # an ACK carrying a response nobody asked for
+            data = build(mtype, r.choice((CONTENT, CHANGED, NOT_FOUND, INTERNAL_ERROR)), 0,
+                         r.randbytes(r.randint(0, 8)), [(CONTENT_FORMAT, uint(0))], b"Telit")
+        else:           # an ACK/RST carrying a request
+            data = build(mtype, r.choice((GET, POST, PUT, DELETE)), 0, r.randbytes(r.randint(0, 8)),
+                         path_opts(["3", "0", "0"]))
+        self.b.send(f"stray-{TYPES[mtype]}", data, "none", note=f"variant {k}")
+
+    def stray_response(self):
+        """A CON/NON response matching no request: a CON one is answered by an RST, a NON one ignored."""
+        r = self.r
+        mtype = self._mtype()
+        data = build(mtype, r.choice((CONTENT, CHANGED, CREATED, NOT_FOUND, INTERNAL_ERROR, code(2, 31))), 0,
+                     r.randbytes(r.randint(0, 8)), [(CONTENT_FORMAT, uint(0))], b"x")
+        self.b.send("stray-response", data, "rst-or-none")
+
+    def pings(self):
+        r = self.r
+        k = r.randrange(4)
+        if k <= 1:
+            self.b.send("ping", build(CON, 0, 0), "rst", wait=REPLY_WINDOW)
+        elif k == 2:    # an "empty" CON with a token or a payload: a format error
+            self.b.send("ping-malformed", build(CON, 0, 0, r.randbytes(r.randint(1, 8)), (), r.choice((b"", b"x"))),
+                        "rst-or-none", wait=REPLY_WINDOW)
+        else:           # an empty NON: not allowed at all
+            self.b.send("ping-malformed", build(NON, 0, 0), "rst-or-none")
+
+    def reserved_codes(self):
+        """Codes of the reserved classes 1, 3, 6 and 7 in CON/NON messages."""
+        r = self.r
+        c = code(r.choice((1, 3, 6, 7)), r.randrange(32))
+        data = build(self._mtype(), c, 0, r.randbytes(r.randint(0, 8)), path_opts(["3", "0", "0"]))
+        self.b.send("reserved-code", data, "rst-or-none", note=code_str(c))
+
+    def invalid_utf8_path(self):
+        r = self.r
+        seg = r.choice((b"\xff", b"\xc3", b"3\x80", b"\xed\xa0\x80", b"\xf8\x88\x80\x80\x80"))
+        tok = self.b.token()
+        data = build(self._mtype(), r.choice((GET, PUT)), 0, tok, [(URI_PATH, b"3"), (URI_PATH, seg)])
+        self.b.send("invalid-utf8-path", data, "any", token=tok, wait=0.05, note=seg.hex())
+
+
+# (category, weight); the schedule is the weights scaled, shuffled with the seed
+PLAN = [
+    ("random_bytes", 1500), ("truncated", 400), ("wrong_version", 300), ("bad_token_length", 400),
+    ("unknown_critical", 500), ("option_nibbles", 700), ("huge_options", 200), ("empty_payload_marker", 300),
+    ("unknown_paths", 1800), ("unicode_digits", 120), ("reads", 600), ("writes", 1300), ("bad_writes", 400),
+    ("write_attributes", 150), ("executes", 150), ("creates", 200), ("deletes", 150), ("huge_payloads", 300),
+    ("blocks", 500), ("observe_unknown", 400), ("duplicate", 150), ("stray_ack_rst", 600),
+    ("stray_response", 150), ("pings", 300), ("reserved_codes", 150), ("invalid_utf8_path", 60),
+]
+
+
+# --------------------------------------------------------------------------------------------- fixture
+class StderrDrain(threading.Thread):
+    """Keeps reading the emulator's stderr. EmulatorProcess pipes it and never reads it: a process that
+    logs more than the pipe holds (64 KiB) blocks in write(2), its event loop with it."""
+
+    def __init__(self, stream):
+        super().__init__(daemon=True)
+        self.stream = stream
+        self.lines: list[str] = []
+
+    def run(self):
+        try:
+            for line in iter(self.stream.readline, b""):
+                self.lines.append(line.decode("utf-8", "replace").rstrip("\n"))
+        except (ValueError, OSError):
+            pass
+
+    def text(self) -> str:
+        return "\n".join(self.lines)
+
+
+def _wait_network(h, timeout: float = 30.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if re.search(rb"\+CEREG: \d,[15]", h.cmd("AT+CEREG?")):
+            return
+        time.sleep(0.05)
+    raise AssertionError("never registered to the network")
+
+
+@pytest.fixture
+def registered(tmp_path, leshan):
+    ep = f"emu-fuzz-{uuid.uuid4().hex[:8]}"
+    emu = EmulatorProcess(tmp_path / "s", "--lwm2m-server", leshan.coap_uri, "--time-scale", "4")
+    drain = StderrDrain(emu.proc.stderr)
+    drain.start()
+    h = emu.open()
+    try:
+        assert h.cmd(f'AT#LWM2MINJKEYS=0,1,"{ep}"') == OK
+        assert h.cmd("AT#REBOOT") == OK
+        assert h.cmd("ATE0") == OK
+        h.echo = False
+        _wait_network(h)
+        assert h.cmd("AT#LWM2MENA=1") == OK
+        h.wait_for(rb'LWM2M-TLT:"REGISTERED",SSID=123,"[^"]*"\r\n', timeout=30)
+        reg = leshan.wait_client(ep, timeout=30)
+        yield emu, h, ep, reg, drain
+    finally:
+        h.close()
+        emu.kill()
+        drain.join(5)
+
+
+# --------------------------------------------------------------------------------------------- the test
+def _judge(rec: Sent) -> list[str]:
+    """What must hold for the answers to one datagram; returns the violations."""
+    out = []
+    for a in rec.answers:
+        if a.error:
+            out.append(f"invalid CoAP answer ({a.error})")
+            continue
+        if a.code == INTERNAL_ERROR:
+            continue                      # reported separately, with the emulator's traceback
+        if rec.reply == "none":
+            out.append(f"answered with {TYPES[a.mtype]} {code_str(a.code)} (must be ignored)")
+        elif rec.reply == "rst-or-none" and a.mtype != RST:
+            out.append(f"answered with {TYPES[a.mtype]} {code_str(a.code)} (format error: RST or nothing)")
+        elif rec.reply == "rst" and (a.mtype != RST or a.mid != rec.mid):
+            out.append(f"ping answered with {TYPES[a.mtype]} {code_str(a.code)} instead of RST")
+        elif rec.reply == "response" and rec.allowed is not None and a.code != 0 and a.code not in rec.allowed:
+            if a.opt(OBSERVE) and a.code == CONTENT and a.mtype in (CON, NON):
+                continue                  # a later notification of a (valid) observation
+            out.append(f"code {code_str(a.code)} not in {{{', '.join(sorted(map(code_str, rec.allowed)))}}}")
+        elif rec.reply == "response" and a.mtype == RST and rec.allowed is not None:
+            out.append("well-formed request answered with RST")
+    if rec.cat == "duplicate":
+        acks = [a.raw for a in rec.answers if a.error is None and a.mtype in (ACK, RST)]
+        if len(set(acks)) > 1:
+            out.append(f"duplicate CON got different answers: {[parse(x).__str__() for x in set(acks)]}")
+    return out
+
+
+def test_malformed_coap_barrage(registered, leshan):
+    emu, h, ep, reg, drain = registered
+    host, port = reg["address"].rsplit(":", 1)
+    assert host.strip("[]") in ("127.0.0.1", "::ffff:127.0.0.1"), reg["address"]
+    rng = random.Random(SEED)
+    b = Barrage(("127.0.0.1", int(port)), rng)
+    gen = Gen(b)
+    schedule = [name for name, n in PLAN for _ in range(max(1, round(n * SCALE)))]
+    rng.shuffle(schedule)
+    t0 = time.monotonic()
+    truncated_at = None
+    try:
+        assert b.barrier(), "the emulator's CoAP socket does not answer a ping before the barrage"
+        for i, name in enumerate(schedule):
+            if time.monotonic() - t0 > BARRAGE_DEADLINE:
+                truncated_at = i
+                break
+            if b.dead:
+                truncated_at = i
+                break
+            getattr(gen, name)()
+        b.barrier()
+        b.drain(1.0)
+        barrage_s = time.monotonic() - t0
+
+        # ---------------------------------------------------------------- the module survived
+        problems: list[str] = []
+        alive = emu.proc.poll() is None
+        if not alive:
+            problems.append(f"(d) the emulator process exited with {emu.proc.returncode}")
+        final_ping = False
+        for _ in range(3):
+            if b.barrier():
+                final_ping = True
+                break
+        if not final_ping:
+            problems.append("the CoAP socket no longer answers a ping after the barrage")
+        try:
+            value = leshan.read_value(ep, "3/0/0", timeout=10)
+            if value != "Telit":
+                problems.append(f"(b) Leshan read /3/0/0 = {value!r} after the barrage")
+        except Exception as exc:          # LeshanError, timeouts
+            problems.append(f"(b) Leshan can no longer read /3/0/0: {exc}")
+        try:
+            at = h.cmd("AT", timeout=10)
+            if not at.endswith(OK):
+                problems.append(f"(c) AT answered {at!r}")
+            stat = h.cmd("AT#LWM2MSTAT", timeout=10)
+            if b'#LWM2MGETSTAT: 1,"ACTIVE"\r\n' not in stat:
+                problems.append(f"(c) AT#LWM2MSTAT answered {stat!r}")
+        except Exception as exc:
+            problems.append(f"(c) the AT port no longer answers: {exc}")
+        if emu.proc.poll() is not None and alive:
+            problems.append(f"(d) the emulator process exited with {emu.proc.returncode}")
+    finally:
+        b.close()
+
+    # -------------------------------------------------------------------- judge the answers
+    records = [r for r in b.sent if r.cat not in ("duplicate-2nd",)]
+    stats: dict[str, Counter] = defaultdict(Counter)
+    violations: dict[tuple[str, str], list[Sent]] = defaultdict(list)
+    fivehundreds: dict[str, list[Sent]] = defaultdict(list)
+    for rec in records:
+        top = rec.cat.split("/")[0]
+        stats[top]["sent"] += 1
+        stats[top]["answered"] += bool(rec.answers)
+        for a in rec.answers:
+            if a.error is None:
+                stats[top][code_str(a.code) if a.code else TYPES[a.mtype]] += 1
+            if a.error is None and a.code == INTERNAL_ERROR:
+                fivehundreds[rec.cat].append(rec)
+        for v in _judge(rec):
+            violations[(rec.cat, v)].append(rec)
+    for a in b.unmatched:
+        if a.error:
+            violations[("unmatched", f"invalid CoAP datagram from the emulator ({a.error})")].append(Sent("?", a.raw, None, None, "any"))
+        elif a.code == INTERNAL_ERROR:
+            fivehundreds["unmatched"].append(Sent("?", a.raw, None, None, "any"))
+
+    total = sum(c["sent"] for c in stats.values())
+    lines = [f"seed {SEED}: {total} datagrams in {barrage_s:.1f} s ({len(schedule)} scheduled"
+             f"{'' if truncated_at is None else f', stopped at {truncated_at}'}), barriers {dict(b.barriers)}, "
+             f"{len(b.unmatched)} unmatched answers, {len(gen.created)} instances created (and deleted)"]
+    for cat in sorted(stats):
+        c = stats[cat]
+        rest = ", ".join(f"{k} {v}" for k, v in sorted(c.items()) if k not in ("sent", "answered"))
+        lines.append(f"  {cat:26} sent {c['sent']:5}  answered {c['answered']:5}  {rest}")
+    print("\n".join(lines))
+
+    tracebacks = [ln for ln in drain.lines if "Error" in ln or "Exception" in ln or "Traceback" in ln]
+    for cat, recs in sorted(fivehundreds.items()):
+        problems.append(f"5.00 Internal Server Error x{len(recs)} for {cat}: e.g. {recs[0].note or ''} "
+                        f"datagram {recs[0].data.hex()}")
+    for (cat, v), recs in sorted(violations.items()):
+        problems.append(f"{cat}: {v} x{len(recs)}: e.g. {recs[0].note or ''} datagram {recs[0].data[:120].hex()}")
+    if fivehundreds:
+        problems.append("emulator stderr (errors):\n    " + "\n    ".join(dict.fromkeys(tracebacks[:400]))[:6000])
+    assert not problems, "\n".join(lines + problems)
