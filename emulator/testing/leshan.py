@@ -757,9 +757,10 @@ def _lwm2m_value(value: Any, type: str | None) -> Any:  # noqa: A002 - mirrors L
     if t == "string":
         return str(value)
     if t == "time":
+        # the 2.0.0-M4 demo reads a JSON number for a time resource as milliseconds since the epoch
         if hasattr(value, "timestamp"):
-            return int(value.timestamp())
-        return value if isinstance(value, str) else int(value)
+            return int(value.timestamp()) * 1000
+        return value if isinstance(value, str) else int(value) * 1000
     if t in ("objlnk", "objectlink"):
         if isinstance(value, (tuple, list)):
             return f"{int(value[0])}:{int(value[1])}"
