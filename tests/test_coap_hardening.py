@@ -19,7 +19,8 @@ well-formed requests, never 5.00, nothing answers an RST/ACK or a wrong-version 
 the barrage Leshan still reads /3/0/0, the AT port still answers and the process is alive. Counts
 (answered / unanswered) are printed, never asserted: they depend on the machine's load.
 
-COAP_FUZZ_SEED=<int> replays another seed; COAP_FUZZ_SCALE=<float> scales the datagram counts.
+COAP_FUZZ_SEED=<int> replays another seed; COAP_FUZZ_SCALE=<float> scales the datagram counts;
+COAP_FUZZ_STDERR=<file> saves the emulator's stderr (its tracebacks) there.
 """
 from __future__ import annotations
 
@@ -987,6 +988,9 @@ def test_malformed_coap_barrage(registered, leshan):
         lines.append(f"  {cat:26} sent {c['sent']:5}  answered {c['answered']:5}  {rest}")
     print("\n".join(lines))
 
+    if os.environ.get("COAP_FUZZ_STDERR"):
+        with open(os.environ["COAP_FUZZ_STDERR"], "w") as fh:
+            fh.write(drain.text())
     tracebacks = [ln for ln in drain.lines if "Error" in ln or "Exception" in ln or "Traceback" in ln]
     for cat, recs in sorted(fivehundreds.items()):
         problems.append(f"5.00 Internal Server Error x{len(recs)} for {cat}: e.g. {recs[0].note or ''} "

@@ -147,12 +147,6 @@ def test_observe_notifies_host_set(server, module):
     server.cancel_observe(ep, "3303/0/5700")
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "the emulator's first answer to an Observe request carries Observe: 0 (aiocoap's "
-    "ObservableResource numbers from 0, emulator/lwm2m/site.py Site inherits it); node-coap 0.22, "
-    "under lwm2m-node-lib 1.4.0, keeps only payloads whose Observe value is > the last one starting "
-    "from 0 (observe_read_stream.js), so observe() gets no value until the resource changes. "
-    "Starting the device's Observe sequence at 1 fixes it"))
 def test_observe_answers_with_current_value(server, module):
     """Observe answers at once with the current value (like a Read), without waiting for a change."""
     emu, h, ep, _ = module

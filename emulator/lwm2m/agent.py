@@ -206,10 +206,7 @@ class Agent:
         """The firmware-update object's behaviour (emulator/lwm2m/fota.py), when /5 is modelled."""
         if 5 not in self.models:
             return None
-        try:
-            from .fota import FirmwareUpdate
-        except ImportError:
-            return None
+        from .fota import FirmwareUpdate
         return FirmwareUpdate(self)
 
     def _ip(self) -> str:
@@ -220,8 +217,7 @@ class Agent:
         oid = path[0]
         if oid in self.monitor and source in ("host", "server"):
             self.modem.urc(f'#LWM2MMON: UPD,"/{path[0]}/{path[1]}/{path[2]}/{path[3]}"')
-        if source != "server":           # the server knows what it wrote
-            self.site.changed(path[:3])
+        self.site.changed(path[:3])
 
     def _on_structure_change(self) -> None:
         if self.registered:

@@ -224,6 +224,8 @@ class FirmwareUpdate:
         if not isinstance(result, int) or not INITIAL <= result <= UNSUPPORTED_PROTOCOL:
             result = INITIAL
         package = doc.get("package") if isinstance(doc.get("package"), dict) else None
+        if package is not None and not (isinstance(package.get("version"), str) and package["version"]):
+            package = None                             # an unreadable record: no package
         if state == DOWNLOADING:                       # the download was cut by a power cycle
             state, result, package = IDLE, CONNECTION_LOST, None
         elif state == DOWNLOADED and not package:

@@ -44,6 +44,22 @@ def parse_path(parts) -> tuple[int, ...] | None:
     return tuple(out)
 
 
+class _ObserveFromOne:
+    """Observe numbers go out one higher: the first answer carries 1, not 0. Legal for any server,
+    and node-coap (under lwm2m-node-lib 1.4.0) drops a first answer numbered 0."""
+
+    def __init__(self, pipe):
+        self._pipe = pipe
+
+    def __getattr__(self, name):
+        return getattr(self._pipe, name)
+
+    def add_response(self, response, is_last=False):
+        if response.opt.observe is not None:
+            response.opt.observe = (response.opt.observe + 1) % (1 << 24)
+        self._pipe.add_response(response, is_last=is_last)
+
+
 class Site(ObservableResource):
     """One resource object for the whole tree: LwM2M paths are data, not a fixed site map."""
 
@@ -60,6 +76,11 @@ class Site(ObservableResource):
 
     async def needs_blockwise_assembly(self, request):
         return True
+
+    async def render_to_pipe(self, pipe):
+        if pipe.request.opt.observe == 0:
+            pipe = _ObserveFromOne(pipe)
+        return await super().render_to_pipe(pipe)
 
     # ------------------------------------------------------------------ observe
     async def add_observation(self, request, serverobservation):
