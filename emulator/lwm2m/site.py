@@ -38,7 +38,7 @@ def _resp(code, payload: bytes = b"", cf: int | None = None) -> aiocoap.Message:
 def parse_path(parts) -> tuple[int, ...] | None:
     out = []
     for p in parts:
-        if not p.isdigit() or len(p) > 5 or int(p) > 65535:
+        if not (p.isascii() and p.isdigit()) or len(p) > 5 or int(p) > 65535:
             return None
         out.append(int(p))
     return tuple(out)
@@ -80,7 +80,11 @@ class Site(ObservableResource):
     async def render_to_pipe(self, pipe):
         if pipe.request.opt.observe == 0:
             pipe = _ObserveFromOne(pipe)
-        return await super().render_to_pipe(pipe)
+        try:
+            return await super().render_to_pipe(pipe)
+        except ValueError as exc:           # e.g. block options that contradict each other
+            log.info("rejected request: %r", exc)
+            pipe.add_response(_resp(C.BAD_REQUEST), is_last=True)
 
     # ------------------------------------------------------------------ observe
     async def add_observation(self, request, serverobservation):
