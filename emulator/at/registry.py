@@ -79,9 +79,12 @@ class Int(Arg):
 class Str(Arg):
     """A string, quoted or not (guide 2.2.1). quoted=True makes quotes mandatory."""
 
-    def __init__(self, name: str, *, max_len: int | None = None, min_len: int = 0, quoted: bool = False, **kw):
+    def __init__(self, name: str, *, max_len: int | None = None, min_len: int = 0, quoted: bool = False,
+                 choices: tuple[str, ...] | None = None, **kw):
         super().__init__(name, **kw)
-        self.max_len, self.min_len, self.quoted = max_len, min_len, quoted
+        self.max_len, self.min_len, self.quoted, self.choices = max_len, min_len, quoted, choices
+        if choices and self._test is None:
+            self._test = "(" + ",".join(f'"{c}"' for c in choices) + ")"
 
     def convert(self, p: Param) -> str:
         if self.quoted and not p.quoted:
@@ -89,6 +92,8 @@ class Str(Arg):
         if self.max_len is not None and len(p.text) > self.max_len:
             raise AtError(OPERATION_NOT_SUPPORTED)
         if len(p.text) < self.min_len:
+            raise AtError(OPERATION_NOT_SUPPORTED)
+        if self.choices is not None and p.text not in self.choices:
             raise AtError(OPERATION_NOT_SUPPORTED)
         return p.text
 

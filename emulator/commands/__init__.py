@@ -3,10 +3,6 @@ from __future__ import annotations
 
 
 def all_families():
-    from . import basic, files, identity, network, pdp
-    fams = [basic.family, identity.family, network.family, pdp.family, files.family]
-    try:
-        from . import lwm2m
-    except ImportError:          # pragma: no cover - during bring-up only
-        return fams
-    return fams + [lwm2m.family]
+    from . import basic, files, identity, lwm2m, network, pdp, settings
+    return [basic.family, identity.family, network.family, pdp.family, files.family, settings.family,
+            lwm2m.family]

@@ -1,0 +1,53 @@
+"""Common configuration commands host init code sends before any LwM2M work: each keeps its values
+(saved automatically) and reads them back. Declared as data: name, parameters, factory values."""
+from __future__ import annotations
+
+from ..at.registry import Family, Int, Str
+
+family = Family()
+
+# name: (parameters, factory values, read-line format); the read answer is "<name>: <values>"
+SETTINGS = {
+    "#SELINT": ((Int("interface", (0, 2), optional=False),), (2,)),
+    "#QSS": ((Int("mode", (0, 2), optional=False),), (0,)),
+    "#SIMDET": ((Int("mode", (0, 2), optional=False),), (2,)),
+    "+CSCS": ((Str("chset", optional=False, choices=("GSM", "IRA", "8859-1", "PCCP437", "UCS2")),), ("IRA",)),
+    "+CGEREP": ((Int("mode", (0, 2), default=0), Int("bfr", (0, 1), default=0)), (0, 0)),
+    "+CTZU": ((Int("onoff", (0, 1), optional=False),), (0,)),
+    "+CTZR": ((Int("reporting", (0, 3), optional=False),), (0,)),
+    "#NITZ": ((Int("val", (0, 15), optional=False), Int("mode", (0, 1), default=0)), (1, 0)),
+    "+CMGF": ((Int("mode", (0, 1), optional=False),), (0,)),
+    "#PSNT": ((Int("mode", (0, 1), optional=False),), (0,)),
+    "#SLED": ((Int("mode", (0, 5), optional=False), Int("on", (1, 100), default=10),
+               Int("off", (1, 100), default=10)), (2, 10, 10)),
+    "+CGEQOS": ((Int("cid", (1, 6)), Int("qci", (0, 9), default=0)), (1, 0)),
+}
+
+
+def _declare(name: str, args, factory):
+    spec = family.command(name, *args)
+    key = f"setting:{name}"
+
+    def values(ctx):
+        return list(ctx.modem.nvm.get(key) or factory)
+
+    @spec.set
+    def _(ctx, *given):
+        current = values(ctx)
+        new = [g if g is not None else current[i] for i, g in enumerate(given)]
+        ctx.modem.nvm.set(key, new)
+
+    @spec.read
+    def _(ctx):
+        shown = [f'"{v}"' if isinstance(v, str) else str(v) for v in values(ctx)]
+        if name == "#QSS":                         # mode, then whether a SIM is inserted
+            shown.append(str(int(ctx.modem.sim.present)))
+        if name == "#SIMDET":
+            shown.append(str(int(ctx.modem.sim.present)))
+        if name == "#PSNT":                        # mode, then the network type (4: LTE)
+            shown.append("4" if ctx.modem.network.registered else "5")
+        return f"{name}: {','.join(shown)}"
+
+
+for _name, (_args, _factory) in SETTINGS.items():
+    _declare(_name, _args, _factory)

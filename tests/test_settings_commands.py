@@ -1,0 +1,18 @@
+"""The common configuration commands of host init sequences, over the real PTY."""
+OK = b"\r\nOK\r\n"
+
+
+def test_common_init_settings(host):
+    assert host.cmd("AT+CMEE=2") == OK
+    assert host.cmd("AT#SELINT?") == b"\r\n#SELINT: 2\r\n" + OK
+    assert host.cmd("AT#SELINT=2") == OK
+    assert host.cmd("AT#SELINT=3") == b"\r\n+CME ERROR: operation not supported\r\n"
+    assert host.cmd("AT#QSS=2") == OK
+    assert host.cmd("AT#QSS?") == b"\r\n#QSS: 2,1\r\n" + OK
+    assert host.cmd("AT+CSCS=?") == b'\r\n+CSCS: ("GSM","IRA","8859-1","PCCP437","UCS2")\r\n' + OK
+    assert host.cmd('AT+CSCS="UCS2"') == OK
+    assert host.cmd("AT+CSCS?") == b'\r\n+CSCS: "UCS2"\r\n' + OK
+    assert host.cmd('AT+CSCS="KLINGON"') == b"\r\n+CME ERROR: operation not supported\r\n"
+    assert host.cmd("AT+CGEREP=2") == OK
+    assert host.cmd("AT+CGEREP?") == b"\r\n+CGEREP: 2,0\r\n" + OK
+    assert host.cmd("AT#SIMDET?") == b"\r\n#SIMDET: 2,1\r\n" + OK
