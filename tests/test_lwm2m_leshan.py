@@ -213,3 +213,24 @@ def test_unacknowledged_notification_reports_nack(tmp_path, leshan):
             note, _ = s.recvfrom(2048)
             assert (note[0] >> 4) & 3 == 0 and note.endswith(b"44")      # CON, and we never ACK it
             h.wait_for(rb'\r\n#LWM2MNFYACK: 0,123,"/3/0/9","NACK"\r\n', timeout=60)
+
+
+def test_module_way_sts_999_then_reboot(tmp_path, leshan):
+    """The field walkthrough: no factory server given; AT#LWM2MSTS=0,999,... then AT#REBOOT."""
+    ep = _ep()
+    with EmulatorProcess(tmp_path / "s", "--time-scale", "4") as emu, emu.open() as h:
+        assert h.cmd(f'AT#LWM2MSTS=0,999,"{leshan.coap_uri}",0', raw=True).endswith(OK)
+        assert h.cmd(f'AT#LWM2MINJKEYS=0,1,"{ep}"', raw=True).endswith(OK)
+        assert h.cmd("AT#REBOOT", raw=True).endswith(OK)
+        _wait_network(h)
+        assert h.cmd("AT#LWM2MENA=1", raw=True).endswith(OK)
+        h.wait_for(rb'LWM2M-TLT:"REGISTERED",SSID=123,"' + leshan.coap_uri.encode() + rb'"\r\n')
+        leshan.wait_client(ep, timeout=30)
+        assert h.cmd("AT#LWM2MENA=0", raw=True).endswith(OK)
+        h.wait_for(rb'LWM2M-TLT:"CLIENT_DISABLED"\r\n')
+        # back to the factory server at the next boot
+        assert h.cmd("AT#LWM2MSTS=0", raw=True).endswith(OK)
+        assert h.cmd("AT#REBOOT", raw=True).endswith(OK)
+        _wait_network(h)
+        assert h.cmd("AT#LWM2MENA=1", raw=True).endswith(OK)
+        h.wait_for(rb'LWM2M-TLT:"REGISTERING",SSID=123,"coap://127.0.0.1:5683"\r\n')
