@@ -5,6 +5,7 @@ import argparse
 import asyncio
 import logging
 import os
+import re
 import signal
 import sys
 import time
@@ -46,21 +47,50 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+_SECRET = re.compile(rb"(#LWM2MINJKEYS=(?:[^,\r\n]*,){4})([^\r\n;]*)", re.IGNORECASE)
+
+
 class Trace:
-    """--log: host->module and module->host bytes, one timestamped line per chunk."""
+    """--log: host->module and module->host bytes, one timestamped line per line of traffic.
+
+    Secret keys typed with #LWM2MINJKEYS (and echoed back) are masked: a key never reaches a log.
+    """
 
     def __init__(self, path: str):
         self.fh = open(path, "a", buffering=1, encoding="utf-8")
+        self._pending = {"host->module": bytearray(), "module->host": bytearray()}
 
     def _line(self, arrow: str, data: bytes) -> None:
         ts = time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime()) + f".{int(time.time() * 1000) % 1000:03d}"
-        self.fh.write(f"{ts} {arrow} {data!r}\n")
+        masked = _SECRET.sub(rb"\1***", data)
+        self.fh.write(f"{ts} {arrow} {masked!r}\n")
+
+    def _feed(self, arrow: str, data: bytes) -> None:
+        buf = self._pending[arrow]
+        buf += data
+        while True:
+            cut = max(buf.rfind(b"\r"), buf.rfind(b"\n"))
+            if cut < 0:
+                break
+            # keep a key's line whole: flush up to the last terminator, as one trace line
+            chunk = bytes(buf[:cut + 1])
+            del buf[:cut + 1]
+            self._line(arrow, chunk)
+        if len(buf) > 1024 or buf.endswith(b">>>"):
+            self._line(arrow, bytes(buf))
+            buf.clear()
 
     def host_to_module(self, data: bytes) -> None:
-        self._line("host->module", data)
+        self._feed("host->module", data)
 
     def module_to_host(self, data: bytes) -> None:
-        self._line("module->host", data)
+        self._feed("module->host", data)
+
+    def flush(self) -> None:
+        for arrow, buf in self._pending.items():
+            if buf:
+                self._line(arrow, bytes(buf))
+                buf.clear()
 
     def note(self, text: str) -> None:
         self.fh.write(f"{time.strftime('%Y-%m-%dT%H:%M:%S')} ## {text}\n")
@@ -98,6 +128,8 @@ async def run(args) -> int:
     modem.start()
     await stop.wait()
     modem.close()
+    if trace:
+        trace.flush()
     await asyncio.sleep(0)
     return 0
 

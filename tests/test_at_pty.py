@@ -2,8 +2,6 @@
 import os
 import time
 
-import pytest
-
 from emulator.testing.host import AtHost, EmulatorProcess
 
 OK = b"\r\nOK\r\n"

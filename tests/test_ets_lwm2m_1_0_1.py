@@ -9,7 +9,6 @@ from __future__ import annotations
 import re
 import socket
 import struct
-import time
 import uuid
 from pathlib import Path
 
@@ -31,20 +30,14 @@ def server(leshan_available):
         yield srv
 
 
-def wait_network(h, timeout=30.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if re.search(rb"\+CEREG: \d,[15]", h.cmd("AT+CEREG?")):
-            return
-        time.sleep(0.05)
-    raise AssertionError("no network registration")
 
 
 class Device:
     """One emulated module: its process, its port (echo off, +CMEE=2) and its endpoint name."""
 
-    def __init__(self, tmp: Path, server_uri: str, *extra: str, bootstrap: bool = False):
-        self.ep = f"ets-{uuid.uuid4().hex[:10]}"
+    def __init__(self, tmp: Path, server_uri: str, *extra: str, bootstrap: bool = False,
+                 psk: tuple[str, str] | None = None, ep: str | None = None):
+        self.ep = ep or f"ets-{uuid.uuid4().hex[:10]}"
         self.state = tmp / "state"
         args = ["--lwm2m-server", server_uri, "--time-scale", "4", *extra]
         if bootstrap:
@@ -53,7 +46,8 @@ class Device:
         self.emu = EmulatorProcess(self.state, *args)
         self.h = self.emu.open()
         h = self.h
-        assert h.cmd(f'AT#LWM2MINJKEYS=0,1,"{self.ep}"') == OK
+        keys = f',"{psk[0]}","{psk[1]}"' if psk else ""
+        assert h.cmd(f'AT#LWM2MINJKEYS=0,1,"{self.ep}"{keys}') == OK
         h.write(f'AT#M2MWRITE="/XML/object_26251.xml",{len(TEST_OBJECT)}\r'.encode())
         h.wait_for(rb">>>")
         h.write(TEST_OBJECT)
@@ -66,7 +60,7 @@ class Device:
         assert h.cmd("ATE0") == OK
         h.echo = False
         assert h.cmd("AT+CMEE=2") == OK
-        wait_network(h)
+        h.wait_network()
 
     def restart(self, kill: bool = True):
         self.h.close()
@@ -134,7 +128,7 @@ def test_int_0_bootstrap_failure_ends_in_force_exit(tmp_path, leshan_available):
     try:
         with EmulatorProcess(tmp_path / "s", "--lwm2m-server", uri, "--lwm2m-bootstrap",
                              "--time-scale", "1000") as emu, emu.open() as h:
-            wait_network(h)
+            h.wait_network()
             assert h.cmd("AT#LWM2MENA=1", raw=True).endswith(OK)
             out = h.wait_for(rb'LWM2M-TLT:"FORCE_EXIT"\r\n', timeout=60)
             line = b'\r\nLWM2M-TLT:"BOOTSTRAPPING",SSID=0,"' + uri.encode() + b'"\r\n'
@@ -355,6 +349,46 @@ def test_303_cancel_observation_by_observe_cancel(dev, server):
                 assert not extra.endswith(b"9.5"), "notified after the observe-cancel"
     finally:
         s.close()
+
+
+# ------------------------------------------------------------------------------------------ security
+def test_401_dtls_psk(tmp_path, server):
+    ep = f"ets-{uuid.uuid4().hex[:10]}"
+    identity, key = f"id-{ep}", "00112233445566778899aabbccddeeff"
+    server.add_psk(ep, identity, key)
+    log = tmp_path / "trace.log"
+    d = Device(tmp_path, server.coaps_uri, "--log", str(log), "-v", "-v", psk=(identity, key), ep=ep)
+    try:
+        out = d.enable(server.coaps_uri)
+        assert b'LWM2M-TLT:"REGISTERING",SSID=123,"' + server.coaps_uri.encode() + b'"' in out
+        client = server.wait_client(ep, timeout=30)
+        assert client["secure"] is True
+        assert server.read_value(ep, "3/0/0") == "Telit"             # over the same DTLS session
+        assert d.h.cmd("AT#LWM2MMON=1,3") == OK
+        ok(server.write(ep, "3/0/14", "+01:00", "string", format="TEXT"))
+        d.h.wait_for(rb'#LWM2MMON: UPD,"/3/0/14/0"\r\n')
+    finally:
+        d.close()
+    # the key never appears in a log: not in the byte trace (typed, echoed) nor in the debug log
+    trace = log.read_text()
+    assert "#LWM2MINJKEYS" in trace and identity in trace
+    assert "DEBUG" in d.emu.stderr_text()
+    for text in (trace, d.emu.stderr_text()):
+        assert key not in text.lower() and key.upper() not in text
+
+
+def test_401_dtls_wrong_key_fails_like_the_module(tmp_path, server):
+    ep = f"ets-{uuid.uuid4().hex[:10]}"
+    server.add_psk(ep, f"id-{ep}", "00112233445566778899aabbccddeeff")
+    d = Device(tmp_path, server.coaps_uri, "--time-scale", "20", psk=(f"id-{ep}", "ffeeddccbbaa99887766554433221100"),
+               ep=ep)
+    try:
+        assert d.h.cmd("AT#LWM2MENA=1") == OK
+        out = d.h.wait_for(rb'LWM2M-TLT:"CLIENT_DISABLED"\r\n', timeout=120)
+        assert b'LWM2M-TLT:"FORCE_EXIT"' in out and b"REGISTERED" not in out.replace(b"DEREGISTERED", b"")
+        assert server.client(ep) is None
+    finally:
+        d.close()
 
 
 # ------------------------------------------------------------------------------------------ server object

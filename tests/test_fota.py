@@ -1,7 +1,6 @@
 """Firmware update (/5/0) end to end: the emulator over its real PTY, a real Leshan server writing and
 executing /5, and a real aiocoap file server (Block2) on 127.0.0.1 holding the packages."""
 import asyncio
-import re
 import socket
 import threading
 import time
@@ -237,13 +236,6 @@ def files():
 
 
 # ============================================================================ the module and Leshan
-def _wait_network(h, timeout: float = 30.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if re.search(rb"\+CEREG: \d,[15]", h.cmd("AT+CEREG?")):
-            return
-        time.sleep(0.05)
-    raise AssertionError("never registered to the network")
 
 
 def _enable(h, leshan, ep, old_reg: str | None = None) -> dict:
@@ -270,7 +262,7 @@ def module(tmp_path, leshan):
         assert h.cmd("ATE0") == OK
         h.echo = False
         assert h.cmd("AT+CMEE=2") == OK
-        _wait_network(h)
+        h.wait_network()
         reg = _enable(h, leshan, ep)
         h.reg = reg["registrationId"]
         return emu, h, ep
@@ -299,7 +291,7 @@ def _await_reboot(h, timeout: float = 60.0) -> None:
     assert h.cmd("ATE0") == OK
     h.echo = False
     assert h.cmd("AT+CMEE=2") == OK
-    _wait_network(h)
+    h.wait_network()
 
 
 def _read(leshan, ep, rid):

@@ -1,7 +1,6 @@
 """The agent against a real Eclipse Leshan server, driven over the real PTY like a host would."""
 import re
 import socket
-import time
 import uuid
 
 import pytest
@@ -27,20 +26,12 @@ def modem(tmp_path, leshan):
     assert h.cmd("ATE0") == OK
     h.echo = False
     assert h.cmd("AT+CMEE=2") == OK
-    h.wait_until_registered = lambda: _wait_network(h)
-    _wait_network(h)
+    h.wait_network()
     yield emu, h, ep
     h.close()
     emu.kill()
 
 
-def _wait_network(h, timeout: float = 30.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if re.search(rb"\+CEREG: \d,[15]", h.cmd("AT+CEREG?")):
-            return
-        time.sleep(0.05)
-    raise AssertionError("never registered to the network")
 
 
 def test_register_read_write_execute_update_deregister(modem, leshan):
@@ -149,7 +140,7 @@ def test_server_that_never_answers_ends_in_force_exit(tmp_path):
     try:
         with EmulatorProcess(tmp_path / "s", "--lwm2m-server", uri, "--time-scale", "1000") as emu, \
                 emu.open() as h:
-            _wait_network(h)
+            h.wait_network()
             assert h.cmd("AT#LWM2MENA=1") == OK
             out = h.wait_for(rb'LWM2M-TLT:"CLIENT_DISABLED"\r\n', timeout=60)
             assert re.search(rb'LWM2M-TLT:"REGISTERING",SSID=123,"coap://127.0.0.1:\d+"\r\n\r\n'
@@ -157,7 +148,7 @@ def test_server_that_never_answers_ends_in_force_exit(tmp_path):
             assert h.cmd("AT#LWM2MENA?") == b"\r\n#LWM2MENA: 0\r\n" + OK
             assert h.cmd("AT#LWM2MENA=1") == b"\r\nERROR\r\n"        # only a reboot recovers
             assert h.cmd("AT#REBOOT") == OK
-            _wait_network(h)
+            h.wait_network()
             assert h.cmd("AT#LWM2MENA=1") == OK
     finally:
         hole.close()
@@ -198,7 +189,7 @@ def test_unacknowledged_notification_reports_nack(tmp_path, leshan):
             emu.open() as h:
         assert h.cmd(f'AT#LWM2MINJKEYS=0,1,"{ep}"', raw=True).endswith(OK)
         assert h.cmd("AT#REBOOT", raw=True).endswith(OK)
-        _wait_network(h)
+        h.wait_network()
         assert h.cmd("AT#LWM2MENA=1", raw=True).endswith(OK)
         h.wait_for(rb'LWM2M-TLT:"REGISTERED",[^\r]*\r\n')
         port = int(leshan.wait_client(ep, timeout=30)["address"].rsplit(":", 1)[1])
@@ -222,7 +213,7 @@ def test_module_way_sts_999_then_reboot(tmp_path, leshan):
         assert h.cmd(f'AT#LWM2MSTS=0,999,"{leshan.coap_uri}",0', raw=True).endswith(OK)
         assert h.cmd(f'AT#LWM2MINJKEYS=0,1,"{ep}"', raw=True).endswith(OK)
         assert h.cmd("AT#REBOOT", raw=True).endswith(OK)
-        _wait_network(h)
+        h.wait_network()
         assert h.cmd("AT#LWM2MENA=1", raw=True).endswith(OK)
         h.wait_for(rb'LWM2M-TLT:"REGISTERED",SSID=123,"' + leshan.coap_uri.encode() + rb'"\r\n')
         leshan.wait_client(ep, timeout=30)
@@ -231,6 +222,6 @@ def test_module_way_sts_999_then_reboot(tmp_path, leshan):
         # back to the factory server at the next boot
         assert h.cmd("AT#LWM2MSTS=0", raw=True).endswith(OK)
         assert h.cmd("AT#REBOOT", raw=True).endswith(OK)
-        _wait_network(h)
+        h.wait_network()
         assert h.cmd("AT#LWM2MENA=1", raw=True).endswith(OK)
         h.wait_for(rb'LWM2M-TLT:"REGISTERING",SSID=123,"coap://127.0.0.1:5683"\r\n')

@@ -10,7 +10,6 @@ node (or without npm when the packages are not installed yet in ~/.cache/telit-e
 """
 import os
 import re
-import time
 import uuid
 
 import pytest
@@ -34,13 +33,6 @@ def server():
         yield srv
 
 
-def _wait_network(h, timeout: float = 30.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if re.search(rb"\+CEREG: \d,[15]", h.cmd("AT+CEREG?")):
-            return
-        time.sleep(0.05)
-    raise AssertionError("never registered to the network")
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +48,7 @@ def module(server, tmp_path_factory):
         assert h.cmd("ATE0") == OK
         h.echo = False
         assert h.cmd("AT+CMEE=2") == OK
-        _wait_network(h)
+        h.wait_network()
         assert h.cmd("AT#LWM2MMON=1,3") == OK
         mark = server.mark()
         assert h.cmd("AT#LWM2MENA=1") == OK

@@ -58,7 +58,7 @@ def test_corrupt_or_foreign_nvm_is_replaced(tmp_path):
             assert h.cmd("AT+CGDCONT?") == b'\r\n+CGDCONT: 1,"IPV4V6","","",0,0\r\n' + OK
             assert h.cmd('AT+CGDCONT=1,"IP","fresh"') == OK
             emu.proc.terminate()
-            err = emu.proc.stderr.read().decode()
-            assert "corrupt or foreign" in err
+            emu.proc.wait(10)
+            assert "corrupt or foreign" in emu.stderr_text()
         doc = json.loads((state / "nvm.json").read_text())
         assert doc["data"]["cgdcont"]["1"] == ["IP", "fresh"]

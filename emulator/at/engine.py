@@ -13,7 +13,7 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from .errors import RESULT_NUMERIC, SIM_NOT_INSERTED, AtError
-from .parser import EXEC, READ, SET, TEST, Command, ParseError, Parser, strip_spaces
+from .parser import EXEC, SET, TEST, Command, ParseError, Parser, strip_spaces
 from .registry import Registry, Spec
 
 if TYPE_CHECKING:

@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lark import Lark, Token, Transformer
+from lark import Lark, Transformer
 from lark.exceptions import LarkError
 
 GRAMMAR_PATH = Path(__file__).resolve().parents[2] / "grammar" / "at.lark"

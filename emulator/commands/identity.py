@@ -4,7 +4,7 @@ from __future__ import annotations
 import time
 
 from ..at.errors import OPERATION_NOT_ALLOWED, OPERATION_NOT_SUPPORTED, AtError
-from ..at.registry import Family, Int, Str
+from ..at.registry import Family, Str
 
 family = Family()
 

@@ -5,7 +5,7 @@ import re
 
 from ..at.errors import OPERATION_NOT_ALLOWED, OPERATION_NOT_SUPPORTED, AtError
 from ..at.registry import Family, Int, Raw, Str
-from ..lwm2m.agent import ACTIVE, DIS, LIST_LIMIT, Agent, AgentError
+from ..lwm2m.agent import DIS, LIST_LIMIT, Agent, AgentError
 from ..lwm2m.store import StoreError
 
 family = Family()

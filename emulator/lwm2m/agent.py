@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -325,9 +323,7 @@ class Agent:
                 await self.client.close()
                 self.client = CoapClient(self.clock, self.site, tracker=self.tracker, psk=self._psk())
             if not await self._register():
-                self.tlt("FORCE_EXIT", with_server=False)
-                self.tlt("CLIENT_DISABLED", with_server=False)
-                self._stop(force_exit=True)
+                self._give_up()
                 return
             self._release_later()
             await self._update_loop()
@@ -356,6 +352,12 @@ class Agent:
             self.modem.events.emit("lwm2m", event="registered")
             return True
         return False
+
+    def _give_up(self) -> None:
+        """Registration failed after its retries: FORCE_EXIT; only a reboot brings the agent back."""
+        self.tlt("FORCE_EXIT", with_server=False)
+        self.tlt("CLIENT_DISABLED", with_server=False)
+        self._stop(force_exit=True)
 
     def _binding(self) -> str:
         try:
@@ -410,9 +412,7 @@ class Agent:
                 log.info("update failed (%s): registering again", exc)
                 self.registered = False
                 if not await self._register():
-                    self.tlt("FORCE_EXIT", with_server=False)
-                    self.tlt("CLIENT_DISABLED", with_server=False)
-                    self._stop(force_exit=True)
+                    self._give_up()
                     return
             self._release_later()
 
@@ -598,9 +598,7 @@ class Agent:
             self.tlt("SUSPENDED")
             await self.clock.sleep(timeout)
             if not await self._register():
-                self.tlt("FORCE_EXIT", with_server=False)
-                self.tlt("CLIENT_DISABLED", with_server=False)
-                self._stop(force_exit=True)
+                self._give_up()
                 return
             self._release_later()
             await self._update_loop()

@@ -10,6 +10,7 @@ import aiocoap
 from aiocoap import numbers
 
 from . import formats as fmt
+from .dtls import psk_bytes as psk_key_bytes  # noqa: F401  (#LWM2MINJKEYS secret key -> PSK bytes)
 
 log = logging.getLogger("emulator.lwm2m.client")
 C = numbers.codes.Code
@@ -20,14 +21,6 @@ EXCHANGE_TIMEOUT = 93.0
 
 class ClientError(Exception):
     pass
-
-
-def psk_key_bytes(key: str) -> bytes:
-    """#LWM2MINJKEYS secret key -> PSK bytes: an even-length hex string is taken as hex, else UTF-8."""
-    k = key.strip()
-    if k and len(k) % 2 == 0 and all(c in "0123456789abcdefABCDEF" for c in k):
-        return bytes.fromhex(k)
-    return k.encode()
 
 
 def scaled_tuning(clock, reliable: bool | None = None) -> aiocoap.numbers.TransportTuning:
@@ -61,9 +54,17 @@ class CoapClient:
         self.location: tuple[str, ...] | None = None
         self.server: str | None = None
 
-    async def open(self) -> None:
+    async def open(self, uri: str | None = None) -> None:
         if self.ctx is None:
-            self.ctx = await aiocoap.Context.create_server_context(self.site, bind=("::", 0), transports=["udp6"])
+            if self.psk is not None and uri is not None and uri.startswith("coaps://"):
+                from . import dtls
+                try:
+                    self.ctx = await dtls.make_context(self.site, uri, *self.psk)
+                except dtls.DtlsError as exc:
+                    raise ClientError(f"DTLS: {exc}") from None
+            else:
+                self.ctx = await aiocoap.Context.create_server_context(self.site, bind=("::", 0),
+                                                                       transports=["udp6"])
             if self.tracker is not None:
                 self.tracker.install(self.ctx)
 
@@ -85,7 +86,7 @@ class CoapClient:
 
     async def request(self, code, uri: str, payload: bytes = b"", cf: int | None = None,
                       timeout: float = EXCHANGE_TIMEOUT) -> aiocoap.Message:
-        await self.open()
+        await self.open(uri)
         msg = aiocoap.Message(code=code, uri=uri, payload=payload, transport_tuning=self.tuning)
         if cf is not None:
             msg.opt.content_format = cf
@@ -93,9 +94,17 @@ class CoapClient:
         try:
             return await self.clock.wait_for(req.response, timeout)
         except asyncio.TimeoutError:
+            self._drop_dtls()
             raise ClientError("timeout") from None
         except aiocoap.error.Error as exc:
+            self._drop_dtls()
             raise ClientError(str(exc) or type(exc).__name__) from None
+
+    def _drop_dtls(self) -> None:
+        """A failed exchange over DTLS (a wrong key hangs the handshake): the next attempt starts afresh."""
+        if self.psk is not None and self.ctx is not None:
+            from . import dtls
+            dtls.drop_sessions(self.ctx)
 
     # ------------------------------------------------------------------ registration interface
     async def register(self, server: str, ep: str, lifetime: int, links: str, binding: str = "U") -> None:

@@ -8,7 +8,7 @@ computes them at each read. Every change goes out as an event (path, source) so 
 from __future__ import annotations
 
 import logging
-from typing import Any, Callable, Iterable
+from typing import Any, Callable
 
 from .models import ModelRegistry, ObjectModel, ResourceModel
 

@@ -1,7 +1,7 @@
 """SIM, network registration and PDP contexts: state that commands read and fault scenarios change."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ..at.errors import SIM_NOT_INSERTED, SIM_PIN_REQUIRED, AtError

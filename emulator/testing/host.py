@@ -29,13 +29,16 @@ class EmulatorProcess:
     def __init__(self, state_dir: Path, *args: str, env: dict | None = None):
         self.state_dir = Path(state_dir)
         cmd = [sys.executable, "-m", "emulator", "--state-dir", str(state_dir), *args]
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        # stderr goes to a file: a pipe nobody reads would stall a chatty (-v) emulator
+        self.stderr_path = Path(f"{self.state_dir}.stderr")
+        self.stderr_path.parent.mkdir(parents=True, exist_ok=True)
+        self._stderr = open(self.stderr_path, "ab")
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=self._stderr,
                                      env={**os.environ, **(env or {})})
         line = self.proc.stdout.readline().decode()
         if not line.startswith("port: "):
-            err = self.proc.stderr.read().decode() if self.proc.poll() is not None else ""
             self.kill()
-            raise RuntimeError(f"emulator did not print its port: {line!r} {err}")
+            raise RuntimeError(f"emulator did not print its port: {line!r} {self.stderr_text()}")
         self.port = line.split(": ", 1)[1].strip()
 
     def open(self, **kw) -> "AtHost":
@@ -52,9 +55,16 @@ class EmulatorProcess:
         if self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait(10)
-        for stream in (self.proc.stdout, self.proc.stderr):
-            if stream:
+        for stream in (self.proc.stdout, self._stderr):
+            if stream and not stream.closed:
                 stream.close()
+
+    def stderr_text(self) -> str:
+        """Everything the emulator wrote on stderr so far (its log)."""
+        try:
+            return self.stderr_path.read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
 
     def __enter__(self):
         return self
@@ -123,6 +133,15 @@ class AtHost:
             assert echo == data + b"\r", f"bad echo {echo!r} for {data!r}"
         ans = self.read_final(timeout)
         return echo + ans if raw else ans
+
+    def wait_network(self, timeout: float = 30.0) -> None:
+        """Poll +CEREG? until the module is registered (home or roaming)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if re.search(rb"\+CEREG: \d,[15]", self.cmd("AT+CEREG?")):
+                return
+            time.sleep(0.05)
+        raise Timeout("the module never registered to the network")
 
     def wait_for(self, pattern: bytes, timeout: float | None = None) -> bytes:
         """Read until pattern (a regex on bytes) matches; returns everything up to its end."""
