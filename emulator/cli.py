@@ -147,6 +147,8 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     level = [logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose, 2)]
     logging.basicConfig(level=level, format="%(asctime)s %(name)s %(levelname)s %(message)s", stream=sys.stderr)
+    if not args.verbose:    # aiocoap warns once per stray datagram a peer sends: a log flood
+        logging.getLogger("coap-server").setLevel(logging.ERROR)
     if args.time_scale <= 0:
         print("telit-emu: --time-scale must be > 0", file=sys.stderr)
         return 2

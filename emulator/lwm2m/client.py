@@ -19,6 +19,61 @@ C = numbers.codes.Code
 EXCHANGE_TIMEOUT = 93.0
 
 
+_STRING_OPTIONS = frozenset({3, 8, 11, 15, 20, 35, 39})      # Uri-Host/-Path/-Query, Location-*, Proxy-*
+
+
+def format_error(data: bytes) -> str | None:
+    """Why a datagram is not a valid CoAP message (RFC 7252 section 3), or None. aiocoap 0.4.17 serves
+    token lengths 9-15 (echoing the token: its answer is invalid too), payload markers without payload
+    and empty messages with content, and raises out of its datagram callback on a non-UTF-8 Uri-Path."""
+    if len(data) < 4 or data[0] >> 6 != 1:
+        return "not CoAP version 1"
+    tkl = data[0] & 0x0F
+    if tkl > 8:
+        return "token length 9-15"
+    if data[1] == 0 and len(data) > 4:
+        return "empty message with content"
+    pos, number = 4 + tkl, 0
+    while pos < len(data):
+        b = data[pos]
+        pos += 1
+        if b == 0xFF:
+            return None if pos < len(data) else "payload marker without payload"
+        nibbles = []
+        for n in (b >> 4, b & 0x0F):
+            if n == 13:
+                n, pos = (data[pos] + 13 if pos < len(data) else -1), pos + 1
+            elif n == 14:
+                n, pos = (int.from_bytes(data[pos:pos + 2], "big") + 269 if pos + 2 <= len(data) else -1), pos + 2
+            elif n == 15:
+                n = -1
+            nibbles.append(n)
+        if -1 in nibbles or pos + nibbles[1] > len(data):
+            return "bad option header"
+        number += nibbles[0]
+        if number in _STRING_OPTIONS:
+            try:
+                data[pos:pos + nibbles[1]].decode("utf-8")
+            except UnicodeDecodeError:
+                return "string option not UTF-8"
+        pos += nibbles[1]
+    return None
+
+
+def strict_datagrams(ctx) -> None:
+    """Drop malformed datagrams before aiocoap parses them (silently: RFC 7252 4.2/4.3 allow it)."""
+    for ri in ctx.request_interfaces:
+        proto = getattr(getattr(ri, "token_interface", None), "message_interface", None)
+        received = getattr(proto, "datagram_msg_received", None)
+        if received is None:
+            continue
+
+        def filtered(data, ancdata, flags, address, _received=received):
+            if format_error(data) is None:
+                _received(data, ancdata, flags, address)
+        proto.datagram_msg_received = filtered
+
+
 class ClientError(Exception):
     pass
 
@@ -65,6 +120,7 @@ class CoapClient:
             else:
                 self.ctx = await aiocoap.Context.create_server_context(self.site, bind=("::", 0),
                                                                        transports=["udp6"])
+                strict_datagrams(self.ctx)
             if self.tracker is not None:
                 self.tracker.install(self.ctx)
 

@@ -25,6 +25,9 @@ log = logging.getLogger("emulator.lwm2m.site")
 C = numbers.codes.Code
 
 READ_FORMATS = (fmt.TEXT, fmt.OPAQUE, fmt.TLV, fmt.JSON)
+# the critical options this client acts on; any other one in a request is 4.02 (RFC 7252 5.4.1):
+# If-Match, Uri-Host, If-None-Match, Uri-Port, Uri-Path, Uri-Query, Accept, Block2, Block1
+UNDERSTOOD_CRITICAL = frozenset({1, 3, 5, 7, 11, 15, 17, 23, 27})
 ATTRS = ("pmin", "pmax", "gt", "lt", "st")
 
 
@@ -78,6 +81,11 @@ class Site(ObservableResource):
         return True
 
     async def render_to_pipe(self, pipe):
+        unknown = sorted({int(o.number) for o in pipe.request.opt.option_list()
+                          if o.number.is_critical() and int(o.number) not in UNDERSTOOD_CRITICAL})
+        if unknown:
+            pipe.add_response(_resp(C.BAD_OPTION, f"unknown critical option {unknown[0]}".encode()), is_last=True)
+            return
         if pipe.request.opt.observe == 0:
             pipe = _ObserveFromOne(pipe)
         try:
@@ -91,6 +99,10 @@ class Site(ObservableResource):
         path = parse_path(request.opt.uri_path)
         if not path or len(path) > 3 or request.code != C.GET or request.opt.accept == fmt.LINK \
                 or not self.agent.registered or not self._readable(path):
+            # declined: aiocoap 0.4.17 calls the cancellation callback of a declined observation too
+            # (AttributeError, then a TypeError in its own logging): decline through its API instead
+            serverobservation.accept(lambda: None)
+            serverobservation.deregister()
             return
         obs = Observation(self, path, serverobservation, request)
         self.observers.setdefault(path, set()).add(obs)
@@ -211,7 +223,10 @@ class Site(ObservableResource):
             cf = fmt.normalize(accept) if accept is not None else (fmt.OPAQUE if rtype == "opaque" else fmt.TEXT)
             if cf not in (fmt.TEXT, fmt.OPAQUE):
                 return _resp(C.NOT_ACCEPTABLE)
-            return _resp(C.CONTENT, fmt.encode(cf, (path[0], path[1], path[2]), node, types), cf)
+            try:
+                return _resp(C.CONTENT, fmt.encode(cf, (path[0], path[1], path[2]), node, types), cf)
+            except fmt.FormatError:                 # e.g. an integer asked for as opaque
+                return _resp(C.NOT_ACCEPTABLE)
         if accept is not None:
             cf = fmt.normalize(accept)
             if cf not in READ_FORMATS:
@@ -276,6 +291,11 @@ class Site(ObservableResource):
         rm = self.store.models.get(oid).resources.get(rid)
         return bool(rm and rm.writable)
 
+    def _shape_ok(self, oid, rid, value) -> bool:
+        """A multiple resource takes {instance: value}, a single one a plain value (TLV and JSON carry both)."""
+        rm = self.store.models.get(oid).resources.get(rid)
+        return rm is not None and isinstance(value, dict) == bool(rm.multiple)
+
     def _write(self, request, path, replace: bool) -> aiocoap.Message:
         cf = request.opt.content_format
         if cf is None:
@@ -296,12 +316,16 @@ class Site(ObservableResource):
                 return _resp(C.METHOD_NOT_ALLOWED)
             self.store._inst(oid, path[1])
             value = fmt.decode(cf, path, request.payload, types)
+            if not self._shape_ok(oid, path[2], value):
+                return _resp(C.BAD_REQUEST)
             return _resp(self.agent.server_write(path, value) or C.CHANGED)
         self.store._inst(oid, path[1])
         values = fmt.decode(cf, path, request.payload, types)
         for rid in values:
             if not self._writable(oid, rid):
                 return _resp(C.METHOD_NOT_ALLOWED)
+            if not self._shape_ok(oid, rid, values[rid]):
+                return _resp(C.BAD_REQUEST)
         for rid, v in values.items():
             code = self.agent.server_write((oid, path[1], rid), v)
             if code is not None and not code.is_successful():
@@ -323,7 +347,7 @@ class Site(ObservableResource):
             if iid in self.store.objects.get(oid, {}):
                 return _resp(C.BAD_REQUEST)
             for rid in values:
-                if rid not in model.resources:
+                if rid not in model.resources or not self._shape_ok(oid, rid, values[rid]):
                     return _resp(C.BAD_REQUEST)
             self.store.create_instance(oid, iid, values, source="server")
             created.append(iid)

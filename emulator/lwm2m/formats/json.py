@@ -289,6 +289,10 @@ def _value(type_: str, key: str, x: Any) -> Any:
     if type_ == "string":
         if key != "sv" or not isinstance(x, str):
             raise FormatError('string resource needs an "sv" string value')
+        try:
+            x.encode("utf-8")                   # "\ud800" is valid JSON but not a Unicode string
+        except UnicodeEncodeError:
+            raise FormatError("string value with a lone surrogate") from None
         return x
     if type_ == "opaque":
         if key != "sv" or not isinstance(x, str):
