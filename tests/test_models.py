@@ -20,7 +20,7 @@ from emulator.lwm2m.models import (
 )
 
 OBJECTS_DIR = builtin_objects_dir()
-EXPECTED_IDS = {0, 1, 2, 3, 4, 5, 6, 7, 11, 3300, 3303, 3304, 3311, 3323, 33211}
+EXPECTED_IDS = {0, 1, 2, 3, 4, 5, 6, 7, 11, 3200, 3300, 3303, 3304, 3311, 3323, 33211}
 XML_FILES = sorted(OBJECTS_DIR.glob("*.xml"))
 
 OMA_STYLE = """<?xml version="1.0" encoding="UTF-8"?>

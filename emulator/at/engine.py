@@ -311,9 +311,19 @@ class Engine:
             handler, form = spec.handlers[SET], SET          # ATE == ATE0
         if handler is None:
             raise AtError()
-        if form == SET:
-            return spec, handler(ctx, *spec.bind(cmd))
-        return spec, handler(ctx)
+        args = spec.bind(cmd) if form == SET else []
+        gate = spec.gate(ctx, form) if spec.gate else None
+        if gate is not None:                       # the command waits (e.g. the agent's busy window)
+            return spec, self._after_gate(gate, handler, ctx, args)
+        return spec, handler(ctx, *args)
+
+    @staticmethod
+    async def _after_gate(gate, handler, ctx, args):
+        await gate
+        result = handler(ctx, *args)
+        if inspect.isawaitable(result):
+            result = await result
+        return result
 
     def _finish(self, text: str) -> None:
         self.write(self.format_final(text))

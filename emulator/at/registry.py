@@ -114,6 +114,7 @@ class Spec:
     lf_join: bool = False          # multi-line answers joined by a bare <LF> (guide 2.2.2.3)
     test_answer: Callable[..., Any] | str | None = None
     max_args: int | None = None    # None: len(args)
+    gate: Callable[..., Any] | None = None   # gate(ctx, form) -> awaitable to wait for before running, or None
 
     # -- decorators --------------------------------------------------------------------------
     def _on(self, form: str):
@@ -174,9 +175,10 @@ class Family:
         return fn
 
     def command(self, name: str, *args: Arg, needs_sim: bool = False, lf_join: bool = False,
-                test_answer: Any = None, max_args: int | None = None, aliases: Sequence[str] = ()) -> Spec:
+                test_answer: Any = None, max_args: int | None = None, aliases: Sequence[str] = (),
+                gate: Callable[..., Any] | None = None) -> Spec:
         spec = Spec(name.upper(), tuple(args), needs_sim=needs_sim, lf_join=lf_join,
-                    test_answer=test_answer, max_args=max_args)
+                    test_answer=test_answer, max_args=max_args, gate=gate)
         for n in (name, *aliases):
             if n.upper() in self.specs:
                 raise ValueError(f"command {n} declared twice")

@@ -4,6 +4,7 @@ from __future__ import annotations
 import re
 
 from ..at.errors import OPERATION_NOT_ALLOWED, OPERATION_NOT_SUPPORTED, AtError
+from ..at.parser import TEST
 from ..at.registry import Family, Int, Raw, Str
 from ..lwm2m.agent import DIS, LIST_LIMIT, Agent, AgentError
 from ..lwm2m.store import StoreError
@@ -23,14 +24,21 @@ def _attach(modem):
     modem.events.subscribe("power_off", agent.power_off)
 
 
-def _cmd(name, *args, **kw):
-    return family.command(name, *args, lf_join=True, **kw)
-
-
-def agent_of(ctx, *, enabled: bool = False, busy_ok: bool = False) -> Agent:
+def _busy_gate(ctx, form):
+    """Right after #LWM2MENA the agent (de)activates its data context and takes no other #LWM2M
+    command for a short while: such a command waits for the end of that window, then runs."""
     agent: Agent = ctx.modem.ext["lwm2m"]
-    if agent.busy and not busy_ok:
-        raise AtError(OPERATION_NOT_ALLOWED)
+    if form == TEST or not agent.busy:
+        return None
+    return agent.clock.sleep(agent.busy_until - agent.clock.now())
+
+
+def _cmd(name, *args, gate=_busy_gate, **kw):
+    return family.command(name, *args, lf_join=True, gate=gate, **kw)
+
+
+def agent_of(ctx, *, enabled: bool = False) -> Agent:
+    agent: Agent = ctx.modem.ext["lwm2m"]
     if enabled and not (agent.enabled and agent.registered):
         raise AtError(OPERATION_NOT_ALLOWED)
     return agent
@@ -97,12 +105,12 @@ def parse_value(type_: str, p) -> object:
 
 
 # ---------------------------------------------------------------------------- #LWM2MSTAT
-stat = _cmd("#LWM2MSTAT")
+stat = _cmd("#LWM2MSTAT", gate=None)
 
 
 @stat.exec
 def _(ctx):
-    agent = agent_of(ctx, busy_ok=True)
+    agent = agent_of(ctx)
     if agent.status == DIS and agent.after_disable and agent.cfg.get("stat_dis_bare", True):
         return '#LWM2MGETSTAT: "DIS"'
     return f'#LWM2MGETSTAT: {int(agent.enabled)},"{agent.status}"'
@@ -114,7 +122,7 @@ stat.test(_ok)
 # ---------------------------------------------------------------------------- #LWM2MENA
 ena = _cmd("#LWM2MENA", Int("en", (0, 1), optional=False), Int("pdpId", (1, 6), default=1),
            Int("mode", (0, 1), default=0), Int("guardRequestTime", (1, 100), default=5),
-           Int("guardReleaseTime", (1, 100), default=5), needs_sim=True)
+           Int("guardReleaseTime", (1, 100), default=5), needs_sim=True, gate=None)
 
 
 @ena.set
@@ -131,7 +139,7 @@ def _(ctx, en, pdp, mode, greq, grel):
 
 @ena.read
 def _(ctx):
-    agent = agent_of(ctx, busy_ok=True)
+    agent = agent_of(ctx)
     if not agent.enabled:
         return "#LWM2MENA: 0"
     pdp, mode, greq, grel = agent.params
@@ -139,13 +147,13 @@ def _(ctx):
 
 
 # ---------------------------------------------------------------------------- #LWM2MACK
-ack = _cmd("#LWM2MACK", Int("action", (1, 1), default=1), needs_sim=True)
+ack = _cmd("#LWM2MACK", Int("action", (1, 1), default=1), needs_sim=True, gate=None)
 
 
 @ack.set
 def _(ctx, action):
     try:
-        agent_of(ctx, busy_ok=True).ack()      # a ring asks for it: never refused as busy
+        agent_of(ctx).ack()      # a ring asks for it: never refused as busy
     except AgentError:
         raise AtError(OPERATION_NOT_ALLOWED) from None
 
@@ -174,7 +182,7 @@ def _(ctx, action, oid):
 
 @mon.read
 def _(ctx):
-    return [f'#LWM2MMON: "{oid}"' for oid in agent_of(ctx, busy_ok=True).monitor]
+    return [f'#LWM2MMON: "{oid}"' for oid in agent_of(ctx).monitor]
 
 
 # ---------------------------------------------------------------------------- #LWM2MR / #LWM2MW / #LWM2ME

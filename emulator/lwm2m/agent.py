@@ -190,6 +190,13 @@ class Agent:
             store.live[(4, 0, 2)] = lambda: -(113 - 2 * int(net["rssi"])) if m.network.registered else -140
         if 5 in self.models:
             store.create_instance(5, 0, {1: "", 3: 0, 5: 0, 9: 1})
+        if 6 in self.models:                # location: the GNSS fix once the receiver runs
+            from ..commands.gnss import gnss_on
+            g = m.profile["gnss"]
+            store.create_instance(6, 0, {0: 0.0, 1: 0.0, 2: 0.0, 3: 0.0, 5: 0})
+            for rid, key in ((0, "latitude"), (1, "longitude"), (2, "altitude"), (3, "radius")):
+                store.live[(6, 0, rid)] = lambda key=key: float(g[key]) if gnss_on(m) else 0.0
+            store.live[(6, 0, 5)] = lambda: int(m.clock.wall()) if gnss_on(m) else 0
         for oid, values in ((11, {0: "default", 1: ""}), (33211, {0: {0: 0, 1: 0}})):
             if oid in self.models:
                 store.create_instance(oid, 0, values)

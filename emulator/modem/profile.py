@@ -49,6 +49,11 @@ DEFAULTS: dict[str, Any] = {
         "rsrq": 20, "rsrp": 60,              # +CESQ values
         "ip_base": "10.81.0.",               # PDP addresses: ip_base + (cid + 1)
     },
+    "gnss": {                                # the fix the emulated receiver reports once powered
+        "latitude": 45.7136, "longitude": 13.7378, "altitude": 40.0,
+        "radius": 5.0,                       # horizontal uncertainty, metres (/6/0/3)
+        "hdop": 1.0, "satellites": 8,
+    },
     "lwm2m": {
         "tlt_urcs": True,                    # LWM2M-TLT registration URCs shown
         "tlt_guide_format": False,           # True: "#LWM2M-TLT: <event>,<ssid>,<url>" (guide's syntax line)

@@ -19,6 +19,11 @@ FINAL_V1 = re.compile(rb"\r\n(OK|ERROR|\+CME ERROR: [^\r\n]*|NO CARRIER)\r\n")
 FINAL_V0 = re.compile(rb"(?:^|\n)([0-9]\r(?!\n)|\+CME ERROR: [^\r\n]*\r\n)")
 
 
+# unsolicited lines that can never be part of a command's answer
+URC_LINE = re.compile(rb"\r\n(?:#?LWM2M-TLT:|#LWM2MRING: |#LWM2MEND: |#LWM2MMON: UPD,|#LWM2MINFO: |#LWM2MNFYACK: |"
+                      rb"#LWM2MFOTARING: )[^\r\n]*\r\n")
+
+
 class Timeout(AssertionError):
     pass
 
@@ -128,10 +133,17 @@ class AtHost:
         data = line.encode("latin-1") if isinstance(line, str) else line
         self.write(data + b"\r")
         echo = b""
+        before = b""
         if self.echo:
-            echo = self.read_exactly(len(data) + 1, timeout)
-            assert echo == data + b"\r", f"bad echo {echo!r} for {data!r}"
+            got = self.wait_for(re.escape(data + b"\r"), timeout)
+            before, echo = got[:-len(data) - 1], got[-len(data) - 1:]
+            assert URC_LINE.sub(b"", before) == b"", f"unexpected bytes {before!r} before the echo of {data!r}"
         ans = self.read_final(timeout)
+        # URCs the module wrote just before this answer: set aside for later wait_for() calls
+        urcs = b"".join(URC_LINE.findall(ans))
+        ans = URC_LINE.sub(b"", ans)
+        if before or urcs:
+            self.buf[0:0] = before + urcs
         return echo + ans if raw else ans
 
     def wait_network(self, timeout: float = 30.0) -> None:
