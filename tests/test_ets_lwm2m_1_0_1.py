@@ -420,3 +420,16 @@ def test_560_notification_storing_while_offline(dev, server):
     assert dev.h.cmd("AT+CFUN=1") == OK                      # back: the stored notification goes out
     ev = dev.events.wait_event("NOTIFICATION", timeout=60)
     assert "6.25" in str(ev)
+
+
+def test_device_time_is_the_module_clock(dev, server):
+    """/3/0/13 and /3/0/14 are live: the server's writes move the clock +CCLK reads, and back."""
+    ok(server.write(dev.ep, "3/0/14", "+02:00", "string", format="TEXT"))
+    assert dev.h.cmd("AT+CCLK?").endswith(b'+08"\r\n' + OK)
+    ok(server.write(dev.ep, "3/0/13", "2030-01-02T03:04:05Z", "time", format="TEXT"))
+    assert dev.h.cmd("AT+CCLK?").startswith(b'\r\n+CCLK: "30/01/02,05:04:')
+    assert dev.h.cmd('AT+CCLK="31/05/06,07:08:09-04"') == OK
+    assert server.read_value(dev.ep, "3/0/14") == "-01:00"
+    assert str(server.read_value(dev.ep, "3/0/13")).startswith("2031-05-06T08:08:")
+    res = server.write(dev.ep, "3/0/14", "+02:07", "string", format="TEXT")
+    assert not res.get("success") and "400" in res["status"]

@@ -39,7 +39,7 @@ def _cmd(name, *args, gate=_busy_gate, **kw):
 
 def agent_of(ctx, *, enabled: bool = False) -> Agent:
     agent: Agent = ctx.modem.ext["lwm2m"]
-    if enabled and not (agent.enabled and agent.registered):
+    if enabled and not agent.enabled:              # "enabled and working": on, not stopped
         raise AtError(OPERATION_NOT_ALLOWED)
     return agent
 

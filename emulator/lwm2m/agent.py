@@ -175,11 +175,12 @@ class Agent:
                                          5: 86400, 6: True, 7: boot.get("binding") or "U"})
         store.create_instance(3, 0, {
             0: ident["manufacturer"], 1: ident["model"], 2: ident["serial"],
-            6: {0: 1}, 7: {0: 3800}, 8: {0: 100}, 9: 100, 10: 0, 11: {0: 0}, 14: "+00:00",
+            6: {0: 1}, 7: {0: 3800}, 8: {0: 100}, 9: 100, 10: 0, 11: {0: 0},
             15: "UTC", 16: "U", 17: "Cat-M1 module", 19: ident.get("software", ""), 20: 0, 21: 4096,
         })
         store.live[(3, 0, 3)] = lambda: m.nvm.get("firmware_revision") or ident["revision"]
         store.live[(3, 0, 13)] = lambda: int(m.clock.wall())
+        store.live[(3, 0, 14)] = self._utc_offset
         store.live[(3, 0, 10)] = lambda: max(0, m.fs.free() // 1024)
         net = m.profile["network"]
         if 4 in self.models:
@@ -549,11 +550,39 @@ class Agent:
             asyncio.ensure_future(client.close())
 
     # ================================================================== server-side hooks
+    # ------------------------------------------------------------------ the module's clock in /3/0
+    def _utc_offset(self) -> str:
+        minutes = int(self.modem.nvm.get("tz_quarters", 0)) * 15
+        sign = "+" if minutes >= 0 else "-"
+        return f"{sign}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
+
+    def _clock_write(self, rid: int, value: Any) -> bool | None:
+        """/3/0/13 (current time) and /3/0/14 (UTC offset) are the module's clock (+CCLK): a write sets
+        it. Returns True when handled, False for a value that does not fit, None for other resources."""
+        if rid == 13:
+            self.clock.set_wall(float(value))
+        elif rid == 14:
+            import re
+            mt = re.fullmatch(r"([+-])(\d{2}):?(\d{2})?", str(value).strip())
+            if not mt or int(mt.group(2)) > 14 or int(mt.group(3) or 0) % 15:
+                return False
+            q = (int(mt.group(2)) * 4 + int(mt.group(3) or 0) // 15) * (-1 if mt.group(1) == "-" else 1)
+            self.modem.nvm.set("tz_quarters", q)
+        else:
+            return None
+        self.store._changed((3, 0, rid, 0), "server")
+        return True
+
     def server_write(self, path: tuple, value: Any):
         """A Write from the server to one resource; returns a CoAP code to answer, or None (2.04)."""
         oid, iid, rid = path
         if oid == 5 and self.fota is not None:
             return self.fota.on_write(path, value)
+        if (oid, iid) == (3, 0):
+            done = self._clock_write(rid, value)
+            if done is not None:
+                from .site import C
+                return None if done else C.BAD_REQUEST
         self.store.set(oid, iid, rid, value, source="server", persist=False)
         if (oid, rid) == (1, 1):
             self.request_update()
@@ -715,6 +744,11 @@ class Agent:
     # ================================================================== host access helpers
     def host_set(self, path: tuple, value: Any) -> None:
         oid, iid, rid, riid = path
+        if (oid, iid) == (3, 0) and rid in (13, 14):
+            if not self._clock_write(rid, value):
+                from ..at.errors import OPERATION_NOT_SUPPORTED, AtError
+                raise AtError(OPERATION_NOT_SUPPORTED)
+            return
         self.store.set(oid, iid, rid, value, riid, source="host")
         self.store.mark_host_written(oid, iid, rid)
         self.store.save()
