@@ -433,3 +433,18 @@ def test_device_time_is_the_module_clock(dev, server):
     assert str(server.read_value(dev.ep, "3/0/13")).startswith("2031-05-06T08:08:")
     res = server.write(dev.ep, "3/0/14", "+02:07", "string", format="TEXT")
     assert not res.get("success") and "400" in res["status"]
+
+
+# ------------------------------------------------------------------------------------------ firmware update
+# The ETS firmware-update cases (751-780: package URI pull, push, update, result codes). Their bodies
+# live with the FOTA helpers in test_fota.py (file server, package builder); they run here, once.
+from test_fota import (  # noqa: E402
+    case_bad_packages_and_forbidden_operations, case_fotacfg_mode_3_waits_for_the_host,
+    case_pull_download_update_reboot, case_push_blockwise_update_reboot,
+    case_unreachable_invalid_and_unsupported_uris, files, module)  # noqa: F401  (fixtures)
+
+test_fota_pull_download_update_success = case_pull_download_update_reboot
+test_fota_push_blockwise_update_success = case_push_blockwise_update_reboot
+test_fota_corrupt_packages_and_forbidden_operations_fail = case_bad_packages_and_forbidden_operations
+test_fota_unreachable_and_unsupported_uris_fail = case_unreachable_invalid_and_unsupported_uris
+test_fota_ack_mode_waits_for_the_host = case_fotacfg_mode_3_waits_for_the_host

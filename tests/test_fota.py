@@ -1,5 +1,7 @@
-"""Firmware update (/5/0) end to end: the emulator over its real PTY, a real Leshan server writing and
-executing /5, and a real aiocoap file server (Block2) on 127.0.0.1 holding the packages."""
+"""Firmware update (/5/0): the package format and the in-process rules here; the end-to-end cases
+(case_*: the emulator over its real PTY, a real Leshan server writing and executing /5, and a real
+aiocoap file server (Block2) on 127.0.0.1 holding the packages) run from the ETS module,
+test_ets_lwm2m_1_0_1.py, under the firmware-update cases' names."""
 import asyncio
 import socket
 import threading
@@ -341,7 +343,7 @@ def _update_and_check(h, leshan, ep, version):
 
 # ============================================================================ scenarios
 @pytest.mark.leshan
-def test_pull_download_update_reboot(module, leshan, files):
+def case_pull_download_update_reboot(module, leshan, files):
     emu, h, ep = module()
     assert (_read(leshan, ep, 3), _read(leshan, ep, 5), _read(leshan, ep, 9)) == (0, 0, 2)
     files.files["a.bin"] = make_package("M0B.700001", PAYLOAD)
@@ -357,7 +359,7 @@ def test_pull_download_update_reboot(module, leshan, files):
 
 
 @pytest.mark.leshan
-def test_push_blockwise_update_reboot(module, leshan):
+def case_push_blockwise_update_reboot(module, leshan):
     emu, h, ep = module()
     package = make_package("M0B.700002", PAYLOAD)
     assert len(package) > 2048
@@ -367,7 +369,7 @@ def test_push_blockwise_update_reboot(module, leshan):
 
 
 @pytest.mark.leshan
-def test_bad_packages_and_forbidden_operations(module, leshan, files):
+def case_bad_packages_and_forbidden_operations(module, leshan, files):
     emu, h, ep = module()
     res = leshan.execute(ep, "5/0/2", timeout=10)        # Update in Idle: not allowed
     assert not res["success"] and "METHOD_NOT_ALLOWED" in str(res.get("status")), res
@@ -402,7 +404,7 @@ def test_bad_packages_and_forbidden_operations(module, leshan, files):
 
 
 @pytest.mark.leshan
-def test_unreachable_invalid_and_unsupported_uris(module, leshan, files):
+def case_unreachable_invalid_and_unsupported_uris(module, leshan, files):
     emu, h, ep = module(scale=20)
     hole = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)     # swallows every request
     hole.bind(("127.0.0.1", 0))
@@ -426,7 +428,7 @@ def test_unreachable_invalid_and_unsupported_uris(module, leshan, files):
 
 
 @pytest.mark.leshan
-def test_fotacfg_mode_3_waits_for_the_host(module, leshan, files):
+def case_fotacfg_mode_3_waits_for_the_host(module, leshan, files):
     emu, h, ep = module(fota_mode=3)
     assert h.cmd("AT#LWM2MFOTAACK=0,1") == NOT_ALLOWED          # nothing to acknowledge
     files.files["b.bin"] = make_package("M0B.700005", PAYLOAD)
