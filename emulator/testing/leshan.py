@@ -59,15 +59,12 @@ The 2.0.0-M4 jar predates Java 17: it needs ``--add-opens`` (see
 
 from __future__ import annotations
 
-import atexit
 import contextlib
-import fcntl
 import hashlib
 import json
 import os
 import re
 import shutil
-import signal
 import socket
 import subprocess
 import tempfile
@@ -78,6 +75,8 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 from typing import Any, Callable, Iterable
+
+from .peer import PeerProcess, cache_folder, locked as _locked
 
 __all__ = [
     "LESHAN_VERSION",
@@ -141,14 +140,7 @@ class LeshanToolingMissing(LeshanError):
 
 def cache_dir(override: str | os.PathLike | None = None) -> Path:
     """Folder holding the Leshan jars (outside the repository)."""
-    if override is not None:
-        return Path(override).expanduser()
-    env = os.environ.get("TELIT_EMU_LESHAN_CACHE")
-    if env:
-        return Path(env).expanduser()
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    base = Path(xdg).expanduser() if xdg else Path.home() / ".cache"
-    return base / "telit-emu" / "leshan"
+    return cache_folder("leshan", "TELIT_EMU_LESHAN_CACHE", override)
 
 
 _resolve_cache_dir = cache_dir
@@ -165,17 +157,6 @@ def require_tool(name: str) -> str:
         }.get(name, "install it")
         raise LeshanToolingMissing(f"'{name}' not found on PATH: {hint}")
     return path
-
-
-@contextlib.contextmanager
-def _locked(directory: Path):
-    directory.mkdir(parents=True, exist_ok=True)
-    with open(directory / ".lock", "a+") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 def _run(cmd: list[str], cwd: Path, what: str, timeout: float = 900) -> None:
@@ -919,40 +900,22 @@ class EventStream:
 # Java processes
 # --------------------------------------------------------------------------
 
-_live: "set[_JavaProcess]" = set()
-_live_lock = threading.Lock()
 
-
-@atexit.register
-def _kill_leftovers() -> None:  # pragma: no cover - safety net
-    with _live_lock:
-        procs = list(_live)
-    for p in procs:
-        with contextlib.suppress(Exception):
-            p.stop(grace=2)
-
-
-class _JavaProcess:
+class _JavaProcess(PeerProcess):
     """A ``java -jar`` child whose output goes to a log file."""
 
     kind = "server"
     label = "leshan"
+    error_type = LeshanError
 
     def __init__(self, *, jar: str | os.PathLike | None = None, cache_dir: str | os.PathLike | None = None,
                  log_path: str | os.PathLike | None = None, java_opts: Iterable[str] = ()):
         self._jar = Path(jar) if jar else None
         self._cache_dir = cache_dir
         self._java_opts = list(java_opts)
-        # Working folder of the Java process: Californium writes Californium.properties
-        # and the demo server data/security.data into its current directory.
-        self.work_dir = Path(tempfile.mkdtemp(prefix=f"telit-emu-{self.label}-"))
-        self.log_path = Path(log_path).resolve() if log_path else self.work_dir / f"{self.label}.log"
-        self.proc: subprocess.Popen | None = None
-        self._log = None
-        self._lines: list[str] = []
-        self._lines_cond = threading.Condition()
-        self._reader: threading.Thread | None = None
-        self.command: list[str] = []
+        # work_dir is the Java process's current directory: Californium writes
+        # Californium.properties and the demo server data/security.data there.
+        super().__init__(log_path=log_path)
 
     # -- lifecycle --------------------------------------------------------
     @property
@@ -964,109 +927,13 @@ class _JavaProcess:
     def _args(self) -> list[str]:  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def _spawn(self) -> None:
+    def _spawn(self) -> None:  # type: ignore[override]
         java = require_tool("java")
-        self.command = [java, *JAVA_OPTS, *self._java_opts, "-jar", str(self.jar), *self._args()]
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        self._log = open(self.log_path, "ab")
-        self._log.write(("\n$ " + " ".join(self.command) + "\n").encode())
-        self._log.flush()
-        self._lines = []
-        self.proc = subprocess.Popen(
-            self.command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-            cwd=self.work_dir, start_new_session=True,  # Ctrl-C in a terminal reaches Python, which stops us cleanly
-        )
-        with _live_lock:
-            _live.add(self)
-        self._reader = threading.Thread(target=self._pump, args=(self.proc, self._log),
-                                        name=f"{self.label}-log", daemon=True)
-        self._reader.start()
-
-    def _pump(self, proc: subprocess.Popen, log) -> None:
-        assert proc.stdout is not None
-        for raw in iter(proc.stdout.readline, b""):
-            with contextlib.suppress(ValueError, OSError):
-                log.write(raw)
-                log.flush()
-            with self._lines_cond:
-                self._lines.append(raw.decode("utf-8", "replace").rstrip("\r\n"))
-                self._lines_cond.notify_all()
-        with self._lines_cond:
-            self._lines_cond.notify_all()
-
-    @property
-    def running(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
-
-    def wait_line(self, pattern: str, timeout: float = 30.0, start: int = 0) -> re.Match:
-        """First output line (from index ``start``) matching regex ``pattern``."""
-        rx = re.compile(pattern)
-        deadline = time.monotonic() + timeout
-        with self._lines_cond:
-            i = start
-            while True:
-                while i < len(self._lines):
-                    m = rx.search(self._lines[i])
-                    if m:
-                        return m
-                    i += 1
-                if not self.running and (self._reader is None or not self._reader.is_alive()):
-                    raise LeshanError(f"{self.label} exited (code {self.proc.returncode if self.proc else None}) "
-                                      f"without printing /{pattern}/\n{self.log_tail()}")
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise TimeoutError(f"{self.label}: no /{pattern}/ within {timeout}s\n{self.log_tail()}")
-                self._lines_cond.wait(min(left, 0.5))
-
-    def output_lines(self) -> list[str]:
-        with self._lines_cond:
-            return list(self._lines)
-
-    def log_tail(self, lines: int = 40) -> str:
-        try:
-            text = self.log_path.read_text("utf-8", "replace").splitlines()
-        except OSError:
-            return f"(no log at {self.log_path})"
-        return f"--- last {min(lines, len(text))} lines of {self.log_path} ---\n" + "\n".join(text[-lines:])
+        super()._spawn([java, *JAVA_OPTS, *self._java_opts, "-jar", str(self.jar), *self._args()])
 
     def stop(self, grace: float = DEFAULT_STOP_GRACE) -> int | None:
         """SIGTERM, then SIGKILL after ``grace`` seconds; idempotent. Returns the exit code."""
-        proc = self.proc
-        code = None
-        if proc is not None:
-            if proc.poll() is None:
-                with contextlib.suppress(ProcessLookupError):
-                    proc.send_signal(signal.SIGTERM)
-                try:
-                    proc.wait(timeout=grace)
-                except subprocess.TimeoutExpired:
-                    with contextlib.suppress(ProcessLookupError):
-                        proc.kill()
-                    proc.wait(timeout=30)
-            code = proc.returncode
-            if self._reader is not None:
-                self._reader.join(timeout=5)
-            if proc.stdout is not None:
-                with contextlib.suppress(OSError):
-                    proc.stdout.close()
-        if self._log is not None:
-            with contextlib.suppress(OSError):
-                self._log.close()
-            self._log = None
-        with _live_lock:
-            _live.discard(self)
-        return code
-
-    def __enter__(self):
-        if self.proc is None:
-            self.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
-
-    def start(self):  # pragma: no cover - overridden
-        raise NotImplementedError
+        return super().stop(grace)
 
 
 class _WebProcess(_JavaProcess):

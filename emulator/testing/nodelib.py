@@ -33,20 +33,18 @@ Typical use::
 """
 from __future__ import annotations
 
-import atexit
 import contextlib
-import fcntl
 import hashlib
 import json
 import os
 import shutil
-import signal
 import subprocess
-import tempfile
 import threading
 import time
 from pathlib import Path
 from typing import Any, Callable
+
+from .peer import PeerProcess, cache_folder, locked as _locked
 
 NODELIB_VERSION = "1.4.0"
 HOST = "127.0.0.1"
@@ -82,14 +80,7 @@ class NodeLibRequestError(NodeLibError):
 
 def cache_dir(override: str | os.PathLike | None = None) -> Path:
     """Folder holding the installed node packages (outside the repository)."""
-    if override is not None:
-        return Path(override).expanduser()
-    env = os.environ.get("TELIT_EMU_NODELIB_CACHE")
-    if env:
-        return Path(env).expanduser()
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    base = Path(xdg).expanduser() if xdg else Path.home() / ".cache"
-    return base / "telit-emu" / "nodelib"
+    return cache_folder("nodelib", "TELIT_EMU_NODELIB_CACHE", override)
 
 
 def require_tool(name: str) -> str:
@@ -140,17 +131,6 @@ def missing_tools(directory: str | os.PathLike | None = None) -> list[str]:
     return [t for t in need if shutil.which(t) is None]
 
 
-@contextlib.contextmanager
-def _locked(directory: Path):
-    directory.mkdir(parents=True, exist_ok=True)
-    with open(directory / ".lock", "a+") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
-
-
 def fetch(directory: str | os.PathLike | None = None, *, timeout: float = 600) -> Path:
     """Install lwm2m-node-lib (``npm ci``, or ``npm install`` without a lock) into the cache folder.
 
@@ -196,18 +176,6 @@ def fetch(directory: str | os.PathLike | None = None, *, timeout: float = 600) -
 # the server process
 # --------------------------------------------------------------------------
 
-_live: "set[NodeLibServer]" = set()
-_live_lock = threading.Lock()
-
-
-@atexit.register
-def _kill_leftovers() -> None:  # pragma: no cover - safety net
-    with _live_lock:
-        servers = list(_live)
-    for s in servers:
-        with contextlib.suppress(Exception):
-            s.stop(grace=2)
-
 
 def _path(o: int | str, i: int | None = None, r: int | None = None) -> tuple[int, int, int]:
     """``(3, 0, 0)`` from ``3, 0, 0``, ``"3/0/0"`` or ``"/3/0/0"``."""
@@ -221,36 +189,37 @@ def _path(o: int | str, i: int | None = None, r: int | None = None) -> tuple[int
     return int(o), int(i), int(r)
 
 
-class NodeLibServer:
+class NodeLibServer(PeerProcess):
     """``node server.js`` on a free UDP port of 127.0.0.1; a context manager.
 
     Events (dicts with ``event`` and a ``seq`` number) are kept in :attr:`events`:
     ``registration``, ``update``, ``unregistration``, ``notification`` ...
     """
 
+    label = "nodelib"
+    error_type = NodeLibError
+    stdin_pipe = True           # the control channel: one JSON request a line
+    stderr_to_log = True        # stdout carries only JSON answers and events
+    log_prefix = b"<< "
+
     def __init__(self, *, cache_dir: str | os.PathLike | None = None, port: int = 0,
                  accept: str | None = None, log_level: str = "FATAL",
                  log_path: str | os.PathLike | None = None, startup_timeout: float = 60.0):
+        super().__init__(log_path=log_path)
         self._cache_dir = cache_dir
         self.requested_port = port
         self.accept = accept
         self.log_level = log_level
         self.startup_timeout = startup_timeout
-        self.work_dir = Path(tempfile.mkdtemp(prefix="telit-emu-nodelib-"))
-        self.log_path = Path(log_path).resolve() if log_path else self.work_dir / "nodelib.log"
-        self.proc: subprocess.Popen | None = None
         self.port: int | None = None
         self.address: str | None = None
         self.version: str | None = None
         self.events: list[dict] = []
         self._answers: dict[int, dict] = {}
-        self._cond = threading.Condition()
+        self._cond = self._lines_cond       # the reader thread fills events/_answers under it
         self._next_id = 1
         self._write_lock = threading.Lock()
-        self._reader: threading.Thread | None = None
-        self._log = None
         self._seen_notes: dict[tuple[str, str], int] = {}
-        self.command: list[str] = []
 
     # -- lifecycle --------------------------------------------------------
     def start(self) -> "NodeLibServer":
@@ -260,23 +229,14 @@ class NodeLibServer:
         modules = fetch(self._cache_dir) / "node_modules"
         if not SERVER_JS.is_file():
             raise NodeLibError(f"{SERVER_JS} is missing")
-        self.command = [node, "--no-warnings", str(SERVER_JS), "--port", str(self.requested_port),
-                        "--host", HOST, "--log-level", self.log_level]
+        command = [node, "--no-warnings", str(SERVER_JS), "--port", str(self.requested_port),
+                   "--host", HOST, "--log-level", self.log_level]
         if self.accept:
-            self.command += ["--accept", self.accept]
+            command += ["--accept", self.accept]
         env = {**os.environ, "NODE_PATH": str(modules)}
         for var in [k for k in env if k.startswith("LWM2M_")]:   # the library reads these as overrides
             del env[var]
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        self._log = open(self.log_path, "ab")
-        self._log.write(("\n$ " + " ".join(self.command) + "\n").encode())
-        self._log.flush()
-        self.proc = subprocess.Popen(self.command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     stderr=self._log, cwd=self.work_dir, env=env, start_new_session=True)
-        with _live_lock:
-            _live.add(self)
-        self._reader = threading.Thread(target=self._pump, name="nodelib-stdout", daemon=True)
-        self._reader.start()
+        self._spawn(command, env=env)
         try:
             ready = self.wait_event("ready", timeout=self.startup_timeout, since=0)
         except BaseException:
@@ -290,84 +250,37 @@ class NodeLibServer:
             raise NodeLibError(f"the server bound to {self.address!r}, not {HOST}")
         return self
 
-    def _pump(self) -> None:
-        proc = self.proc
-        assert proc is not None and proc.stdout is not None
-        for raw in iter(proc.stdout.readline, b""):
-            line = raw.decode("utf-8", "replace").strip()
-            with contextlib.suppress(ValueError, OSError, AttributeError):
-                self._log.write(b"<< " + raw)
-                self._log.flush()
-            try:
-                msg = json.loads(line)
-            except ValueError:
-                continue
-            if not isinstance(msg, dict):
-                continue
-            with self._cond:
-                if "event" in msg:
-                    msg["seq"] = len(self.events)
-                    msg["t"] = time.monotonic()
-                    self.events.append(msg)
-                elif msg.get("id") is not None:
-                    self._answers[msg["id"]] = msg
-                self._cond.notify_all()
-        with self._cond:
-            self._cond.notify_all()
+    def _on_line(self, line: str) -> None:
+        try:
+            msg = json.loads(line)
+        except ValueError:
+            return
+        if not isinstance(msg, dict):
+            return
+        if "event" in msg:
+            msg["seq"] = len(self.events)
+            msg["t"] = time.monotonic()
+            self.events.append(msg)
+        elif msg.get("id") is not None:
+            self._answers[msg["id"]] = msg
 
-    @property
-    def running(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
+    def _ask_to_exit(self, proc: subprocess.Popen, grace: float) -> bool:
+        """``{"op":"stop"}``, then end of input; True when the server exited within ``grace``."""
+        with contextlib.suppress(OSError, ValueError):
+            with self._write_lock:
+                proc.stdin.write(b'{"op":"stop"}\n')
+                proc.stdin.flush()
+        with contextlib.suppress(OSError, ValueError):
+            proc.stdin.close()
+        try:
+            proc.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            return False
+        return True
 
     def stop(self, grace: float = 5.0) -> int | None:
         """Ask the server to stop, then SIGTERM/SIGKILL; idempotent. Returns the exit code."""
-        proc = self.proc
-        code = None
-        if proc is not None:
-            if proc.poll() is None:
-                with contextlib.suppress(OSError, ValueError):
-                    with self._write_lock:
-                        proc.stdin.write(b'{"op":"stop"}\n')
-                        proc.stdin.flush()
-                with contextlib.suppress(OSError, ValueError):
-                    proc.stdin.close()
-                try:
-                    proc.wait(timeout=grace)
-                except subprocess.TimeoutExpired:
-                    with contextlib.suppress(ProcessLookupError):
-                        proc.send_signal(signal.SIGTERM)
-                    try:
-                        proc.wait(timeout=grace)
-                    except subprocess.TimeoutExpired:
-                        with contextlib.suppress(ProcessLookupError):
-                            proc.kill()
-                        proc.wait(timeout=30)
-            code = proc.returncode
-            if self._reader is not None:
-                self._reader.join(timeout=5)
-            for stream in (proc.stdin, proc.stdout):
-                with contextlib.suppress(OSError, ValueError):
-                    if stream:
-                        stream.close()
-        if self._log is not None:
-            with contextlib.suppress(OSError):
-                self._log.close()
-            self._log = None
-        with _live_lock:
-            _live.discard(self)
-        with self._cond:
-            self._cond.notify_all()
-        return code
-
-    def __enter__(self) -> "NodeLibServer":
-        try:
-            return self.start()
-        except BaseException:
-            self.stop(grace=2)
-            raise
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
+        return super().stop(grace)
 
     def __repr__(self) -> str:
         return f"<NodeLibServer {self.coap_uri if self.port else '(not started)'}>"
@@ -377,13 +290,6 @@ class NodeLibServer:
         if self.port is None:
             raise NodeLibError("the server is not started")
         return f"coap://{HOST}:{self.port}"
-
-    def log_tail(self, lines: int = 40) -> str:
-        try:
-            text = self.log_path.read_text("utf-8", "replace").splitlines()
-        except OSError:
-            return f"(no log at {self.log_path})"
-        return f"--- last {min(lines, len(text))} lines of {self.log_path} ---\n" + "\n".join(text[-lines:])
 
     # -- control channel --------------------------------------------------
     def request(self, op: str, timeout: float = DEFAULT_TIMEOUT, **fields: Any) -> Any:
@@ -410,7 +316,7 @@ class NodeLibServer:
         deadline = time.monotonic() + timeout
         with self._cond:
             while rid not in self._answers:
-                if not self.running and not (self._reader and self._reader.is_alive()):
+                if self._finished:
                     raise NodeLibError(f"{op}: the server exited\n{self.log_tail()}")
                 left = deadline - time.monotonic()
                 if left <= 0:
@@ -437,7 +343,7 @@ class NodeLibServer:
                     i += 1
                     if e.get("event") in names and (predicate is None or predicate(e)):
                         return e
-                if self.proc is None or (not self.running and not (self._reader and self._reader.is_alive())):
+                if self.proc is None or self._finished:
                     raise NodeLibError(f"the server exited while waiting for {names}\n{self.log_tail()}")
                 left = deadline - time.monotonic()
                 if left <= 0:
