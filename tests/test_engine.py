@@ -91,3 +91,37 @@ def test_sim_absent_answers_cme_10(rig):
         await send(b"AT+CMEE=2\r")
         assert await send(b"AT#SGACT=1,1\r") == b"\r\n+CME ERROR: SIM not inserted\r\n"
     run(go())
+
+
+def test_settings_changed_by_a_line_apply_to_the_next_one_in_the_same_write(rig):
+    modem, port, clock, send = rig
+
+    async def go():
+        modem.start()
+        assert await send(b"ATE0\rAT\r") == b"ATE0\r\r\nOK\r\n\r\nOK\r\n"           # the 2nd AT: no echo
+        # '@' ends lines from now on, and frames the answers too (the OK of ATS3=64 already)
+        assert await send(b"ATS3=64\rAT@") == b"@\nOK@\n@\nOK@\n"
+    run(go())
+
+
+def test_repeat_of_an_over_long_line_runs_nothing(rig):
+    modem, port, clock, send = rig
+
+    async def go():
+        modem.start()
+        await send(b"ATE0\r")
+        assert await send(b"AT+CMEE=2" + b" " * 400 + b"\r") == b"\r\nERROR\r\n"
+        assert await send(b"A/") == b"\r\nERROR\r\n"
+        assert await send(b"AT+CMEE?\r") == b"\r\n+CMEE: 0\r\n\r\nOK\r\n"
+    run(go())
+
+
+def test_non_ascii_digits_are_parameter_errors(rig):
+    modem, port, clock, send = rig
+
+    async def go():
+        modem.start()
+        await send(b"ATE0;+CMEE=2\r")
+        assert await send(b"AT+CMEE=\xb2\r") == b"\r\n+CME ERROR: operation not supported\r\n"
+        assert await send(b"AT#LWM2MEXIST=0,\xb3\r") == b"\r\n+CME ERROR: Invalid args\r\n"
+    run(go())

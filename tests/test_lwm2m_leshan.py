@@ -225,3 +225,18 @@ def test_module_way_sts_999_then_reboot(tmp_path, leshan):
         h.wait_network()
         assert h.cmd("AT#LWM2MENA=1", raw=True).endswith(OK)
         h.wait_for(rb'LWM2M-TLT:"REGISTERING",SSID=123,"coap://127.0.0.1:5683"\r\n')
+
+
+def test_disable_then_reboot_leaves_no_stale_session(modem, leshan):
+    """A disable cut short by a reboot: nothing of the old boot leaks into the next session."""
+    emu, h, ep = modem
+    assert h.cmd("AT#LWM2MENA=1") == OK
+    h.wait_for(rb'LWM2M-TLT:"REGISTERED",[^\r]*\r\n')
+    assert h.cmd("AT#LWM2MENA=0;#REBOOT") == OK
+    h.echo = True                                     # a reboot brings the factory echo back
+    h.wait_network()
+    assert h.cmd("AT#LWM2MSTAT") == b'\r\n#LWM2MGETSTAT: 0,"DIS"\r\n' + OK
+    assert h.cmd("AT#LWM2MENA=1") == OK
+    h.wait_for(rb'LWM2M-TLT:"REGISTERED",[^\r]*\r\n')
+    assert h.cmd("AT#LWM2MENA?") == b'\r\n#LWM2MENA: 1,1,0,5,5,"ACTIVE"\r\n' + OK
+    assert h.cmd("AT#LWM2MR=0,3,0,0,0") == b"\r\n#LWM2MR: Telit\r\n" + OK

@@ -58,7 +58,7 @@ class Engine:
         self._in = bytearray()
         self._line = bytearray()
         self._overflow = False
-        self._last_line: bytes | None = None
+        self._last_line: tuple[bytes, bool] | None = None
         self._busy = False                 # a line is being executed: URCs wait
         self._urcs: list[str] = []
         self._task: asyncio.Task | None = None
@@ -140,10 +140,10 @@ class Engine:
             self._pump_raw()
             if self._raw is not None:
                 return
-        s3 = self._s.get("S3")
-        s5 = self._s.get("S5")
-        echo_on = self._s.get("E") == 1
         while self._in and not self._busy:
+            s3 = self._s.get("S3")            # a line may change them for the next one
+            s5 = self._s.get("S5")
+            echo_on = self._s.get("E") == 1
             data = self._in
             i = 0
             run_line = None
@@ -177,7 +177,7 @@ class Engine:
                 if run_line is _REPEAT:
                     if self._last_line is None:
                         continue
-                    self._run_line(self._last_line, overflow=False)
+                    self._run_line(*self._last_line)
                 else:
                     self._run_line(run_line, overflow)
 
@@ -226,7 +226,7 @@ class Engine:
         if idx < 0:
             return                      # no AT prefix: not a command line, no answer
         line = line[idx:]
-        self._last_line = line
+        self._last_line = (line, overflow)
         self._busy = True
         if overflow or len(line) > LINE_LIMIT:
             self._finish("ERROR")

@@ -15,6 +15,7 @@ they return None, one information line, or a list of lines, or raise AtError. Th
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Sequence
 
@@ -22,6 +23,7 @@ from .errors import OPERATION_NOT_SUPPORTED, AtError
 from .parser import EXEC, READ, SET, TEST, Command, Param
 
 _MISSING = object()
+_DECIMAL = re.compile(r"[+-]?[0-9]+")
 
 
 class Arg:
@@ -61,7 +63,7 @@ class Int(Arg):
 
     def convert(self, p: Param) -> int:
         text = p.text
-        if p.quoted or not text or not (text.isdigit() or (text[0] in "+-" and text[1:].isdigit())):
+        if p.quoted or not _DECIMAL.fullmatch(text):
             raise AtError(OPERATION_NOT_SUPPORTED)
         if len(text) > 12:
             raise AtError(OPERATION_NOT_SUPPORTED)

@@ -487,7 +487,7 @@ def _(ctx, *raw):
             seen_gap = True
             values.append(None)
             continue
-        if seen_gap or p.quoted or not p.text.isdigit() or len(p.text) > 6 or int(p.text) > 65535:
+        if seen_gap or p.quoted or not re.fullmatch(r"[0-9]{1,6}", p.text) or int(p.text) > 65535:
             raise AtError("Invalid args")
         values.append(int(p.text))
     agent_id, *uri = values

@@ -68,6 +68,7 @@ class Agent:
         self._activated_pdp: int | None = None
         self._bs_finished: asyncio.Future | None = None
         self._ring_task: asyncio.Task | None = None
+        self._disable_task: asyncio.Task | None = None
         self._sent_lifetime: int | None = None
         self._pending_notify: list = []
         self._stored_notify: list = []
@@ -134,10 +135,17 @@ class Agent:
                 pass
 
     def power_off(self) -> None:
-        if self._task and not self._task.done():
-            self._task.cancel()
-        self._task = None
+        """Power gone: every task, timer, observation and pending ring of this boot ends here."""
+        for task in (self._task, self._disable_task, self._ring_task):
+            if task and not task.done():
+                task.cancel()
+        self._task = self._disable_task = self._ring_task = self._ack = None
         self._cancel_release()
+        self.site.drop_observations()
+        self.site.bootstrapping = False
+        self._activated_pdp = None              # the modem drops every context itself
+        self.after_disable = False
+        self._pending_notify, self._stored_notify = [], []
         if self.client:
             client, self.client = self.client, None
             asyncio.ensure_future(client.close())
@@ -269,11 +277,10 @@ class Agent:
         self._task = asyncio.ensure_future(self._session())
 
     def disable(self) -> None:
-        if not self.enabled:
+        if not self.enabled or (self._disable_task and not self._disable_task.done()):
             return
         self._start_busy()
-        old = self._task
-        asyncio.ensure_future(self._disable(old))
+        self._disable_task = asyncio.ensure_future(self._disable(self._task))
 
     def ack(self) -> None:
         if self.status != WAIT or self._ack is None or self._ack.done():
@@ -291,6 +298,7 @@ class Agent:
     async def _bring_up_pdp(self) -> None:
         pdp = self.modem.pdp
         cid = self.params[0]
+        self._activated_pdp = None
         while not self.modem.network.registered:
             fut = asyncio.get_running_loop().create_future()
             undo = self.modem.events.subscribe("registration", lambda stat: fut.done() or fut.set_result(None))
@@ -511,7 +519,7 @@ class Agent:
 
     # ------------------------------------------------------------------ disable / stop
     async def _disable(self, session: asyncio.Task | None) -> None:
-        if self.params[1] == 1 and self.status == IDLE and self.registered:
+        if self.params[1] == 1 and self.status in (IDLE, WAIT) and self.registered:
             if session and not session.done():
                 session.cancel()
             self._cancel_release()
@@ -542,6 +550,7 @@ class Agent:
         self.force_exited = self.force_exited or force_exit
         self._cancel_release()
         self.site.drop_observations()
+        self.site.bootstrapping = False
         if self._activated_pdp is not None:
             self.modem.pdp.deactivate(self._activated_pdp)
             self._activated_pdp = None
@@ -733,7 +742,7 @@ class Agent:
                 continue
             finally:
                 self._bs_finished = None
-            self.site.bootstrapping = False
+                self.site.bootstrapping = False
             self.tlt("BOOTSTRAPPED")
             self.modem.nvm.set("lwm2m_bootstrapped", dm)     # the next boot registers directly
             self.bootstrapped = dm

@@ -147,6 +147,8 @@ class CoapClient:
         if cf is not None:
             msg.opt.content_format = cf
         req = self.ctx.request(msg)
+        # a request abandoned (timeout, reboot) may still fail later inside aiocoap: consume that
+        req.response.add_done_callback(lambda f: f.cancelled() or f.exception())
         try:
             return await self.clock.wait_for(req.response, timeout)
         except asyncio.TimeoutError:

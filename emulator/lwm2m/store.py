@@ -246,7 +246,11 @@ class Store:
     def save(self) -> None:
         if self.nvm is None:
             return
-        doc = {"instances": sorted([oid, iid] for oid, iid in self.user_instances), "values": []}
+        # records of objects whose model is not loaded at this boot (a custom XML removed for now) stay
+        old = self.nvm.get("lwm2m_store") or {}
+        doc = {"instances": sorted([[oid, iid] for oid, iid in self.user_instances]
+                                   + [e for e in old.get("instances", []) if e[0] not in self.models]),
+               "values": [e for e in old.get("values", []) if e[0] not in self.models]}
         for oid, insts in self.objects.items():
             for iid, inst in insts.items():
                 host_owned = (oid, iid) in self.user_instances
