@@ -653,9 +653,6 @@ class Agent:
             log.exception("suspend failed")
 
     # ------------------------------------------------------------------ bootstrap
-    def _bs_types(self, oid):
-        return self.store.types(oid)
-
     def bootstrap_write(self, path, cf, payload):
         """Bootstrap-Write to /0 or /1 (instance or resource): creates what is missing."""
         from .site import C, _resp

@@ -124,14 +124,6 @@ class CoapClient:
             if self.tracker is not None:
                 self.tracker.install(self.ctx)
 
-    @property
-    def local_port(self) -> int | None:
-        try:
-            ep = self.ctx.request_interfaces[0].token_interface.message_interface.transport_endpoints
-        except Exception:
-            return None
-        return ep
-
     async def close(self) -> None:
         ctx, self.ctx = self.ctx, None
         if ctx is not None:
