@@ -125,3 +125,16 @@ def test_non_ascii_digits_are_parameter_errors(rig):
         assert await send(b"AT+CMEE=\xb2\r") == b"\r\n+CME ERROR: operation not supported\r\n"
         assert await send(b"AT#LWM2MEXIST=0,\xb3\r") == b"\r\n+CME ERROR: Invalid args\r\n"
     run(go())
+
+
+def test_crlf_terminated_lines_echo_the_lf_before_the_answer(rig):
+    modem, port, clock, send = rig
+
+    async def go():
+        modem.start()
+        assert await send(b"AT\r\n") == b"AT\r\n\r\nOK\r\n"
+        assert await send(b"AT+CGMI\r\nAT\r\n") == b"AT+CGMI\r\n\r\nTelit\r\n\r\nOK\r\nAT\r\n\r\nOK\r\n"
+        # an <LF> that comes later, on its own, is echoed when it arrives and starts no line
+        assert await send(b"AT\r") == b"AT\r\r\nOK\r\n"
+        assert await send(b"\n") == b"\n"
+    run(go())

@@ -153,6 +153,8 @@ class Engine:
                 if b == s3:
                     run_line = bytes(self._line)
                     self._line.clear()
+                    if i < len(data) and data[i] == self._s.get("S4"):
+                        i += 1                  # the <LF> of a <CR><LF> ending: echoed before the answer
                     break
                 if b == s5:
                     if self._line:
