@@ -338,11 +338,7 @@ class Agent:
                     self.urc("#LWM2MEND: 0")
                 await self.client.close()
                 self.client = CoapClient(self.clock, self.site, tracker=self.tracker, psk=self._psk())
-            if not await self._register():
-                self._give_up()
-                return
-            self._release_later()
-            await self._update_loop()
+            await self._register_and_serve()
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -368,6 +364,14 @@ class Agent:
             self.modem.events.emit("lwm2m", event="registered")
             return True
         return False
+
+    async def _register_and_serve(self) -> None:
+        """Register (with retries), then keep the registration alive until the session ends."""
+        if not await self._register():
+            self._give_up()
+            return
+        self._release_later()
+        await self._update_loop()
 
     def _give_up(self) -> None:
         """Registration failed after its retries: FORCE_EXIT; only a reboot brings the agent back."""
@@ -642,11 +646,7 @@ class Agent:
             self.site.drop_observations()
             self.tlt("SUSPENDED")
             await self.clock.sleep(timeout)
-            if not await self._register():
-                self._give_up()
-                return
-            self._release_later()
-            await self._update_loop()
+            await self._register_and_serve()
         except asyncio.CancelledError:
             raise
         except Exception:
