@@ -448,3 +448,12 @@ test_fota_push_blockwise_update_success = case_push_blockwise_update_reboot
 test_fota_corrupt_packages_and_forbidden_operations_fail = case_bad_packages_and_forbidden_operations
 test_fota_unreachable_and_unsupported_uris_fail = case_unreachable_invalid_and_unsupported_uris
 test_fota_ack_mode_waits_for_the_host = case_fotacfg_mode_3_waits_for_the_host
+
+
+def test_server_writes_to_host_instances_survive_a_restart(dev, server):
+    _new_test_instance(dev)
+    ok(server.write(dev.ep, "26251/0/1", "kept", "string", format="TEXT"))
+    dev.restart()
+    assert dev.h.cmd("AT#LWM2MENA=1") == OK
+    dev.h.wait_for(rb'LWM2M-TLT:"REGISTERED"[^\r]*\r\n', timeout=60)
+    assert dev.h.cmd("AT#LWM2MR=0,26251,0,1,0") == b"\r\n#LWM2MR: kept\r\n" + OK

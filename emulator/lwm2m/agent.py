@@ -596,7 +596,8 @@ class Agent:
             if done is not None:
                 from .site import C
                 return None if done else C.BAD_REQUEST
-        self.store.set(oid, iid, rid, value, source="server", persist=False)
+        # values of the host's own instances are "Auto" settings: a server write to them is kept too
+        self.store.set(oid, iid, rid, value, source="server", persist=(oid, iid) in self.store.user_instances)
         if (oid, rid) == (1, 1):
             self.request_update()
         return None

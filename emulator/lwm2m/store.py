@@ -230,9 +230,6 @@ class Store:
         if notify:
             self._changed((oid, iid, rid, 0 if riid is None else riid), source)
 
-    def delete_resource(self, oid: int, iid: int, rid: int) -> None:
-        self._inst(oid, iid).pop(rid, None)
-
     # ------------------------------------------------------------------ whitelist (#LWM2MSET/GET)
     def whitelisted(self, oid: int, iid: int, rid: int, riid: int) -> bool:
         if (oid, iid, rid, riid) in WHITELIST:
