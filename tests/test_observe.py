@@ -124,3 +124,15 @@ def test_cancel_stops_everything():
         await clock.advance(60)
         assert so.sent == []
     run(go())
+
+
+def test_ack_mode_starts_periodic_notifications_a_guard_time_early():
+    async def go():
+        clock, site, so, obs = setup({"pmax": "30"})
+        site.agent.notify_lead = lambda: 5.0          # ACK mode, <guardRequestTime> 5 s
+        obs._arm()
+        await clock.advance(24.9)
+        assert so.sent == []
+        await clock.advance(0.2)
+        assert len(so.sent) == 1
+    run(go())

@@ -482,6 +482,10 @@ class Agent:
         for obs in stored:
             self.notify_due(obs)
 
+    def notify_lead(self) -> float:
+        """How early a periodic (pmax) notification starts: <guardRequestTime> in ACK mode."""
+        return float(self.params[2]) if self.enabled and self.params[1] == 1 else 0.0
+
     def wants_con(self, path: tuple) -> bool:
         mode = self.cfg.get("notify_con", "listed")
         if mode == "always":

@@ -85,7 +85,9 @@ class Observation:
             self._pmax_timer = None
         pmax = a.get("pmax")
         if pmax and pmax >= a.get("pmin", 0):
-            self._pmax_timer = self.clock.call_later(max(0.0, self.last_time + pmax - self.clock.now()),
+            # in ACK mode the ring comes <guardRequestTime> ahead, so the ACK can arrive in time
+            lead = getattr(self.site.agent, "notify_lead", lambda: 0.0)()
+            self._pmax_timer = self.clock.call_later(max(0.0, self.last_time + pmax - lead - self.clock.now()),
                                                      lambda: self.fire(force=True))
         if self._poll_timer is None and self._live():
             self._poll_timer = self.clock.call_later(max(1.0, a.get("pmin", 1.0)), self._poll)
