@@ -16,3 +16,12 @@ def test_common_init_settings(host):
     assert host.cmd("AT+CGEREP=2") == OK
     assert host.cmd("AT+CGEREP?") == b"\r\n+CGEREP: 2,0\r\n" + OK
     assert host.cmd("AT#SIMDET?") == b"\r\n#SIMDET: 2,1\r\n" + OK
+
+
+def test_ws46_modes_and_the_access_technology(host):
+    assert host.cmd("AT+WS46=?") == b"\r\n+WS46: (12,22,25,28-31)\r\n" + OK
+    assert host.cmd("AT#WS46?") == b"\r\n#WS46: 0\r\n" + OK
+    assert host.cmd("AT#WS46=1") == OK                      # NB-IoT: +COPS/+CEREG report AcT 9
+    host.wait_network()
+    assert host.cmd("AT+COPS?").endswith(b",9\r\n" + OK)
+    assert host.cmd("AT#WS46?") == b"\r\n#WS46: 1\r\n" + OK

@@ -107,29 +107,3 @@ def _(ctx):
     m = ctx.modem
     long_, short, num = _names(m)
     return f'+COPS: (2,"{long_}","{short}","{num}",{m.network.act}),,(0-4),(0-2)'
-
-
-ws46 = family.command("+WS46", Int("n", [(12, 12), (22, 22), (25, 25), (28, 31)], default=28))
-
-
-@ws46.set
-def _(ctx, n):
-    ctx.modem.nvm.set("+WS46", n)
-
-
-@ws46.read
-def _(ctx):
-    return f"+WS46: {ctx.modem.nvm.get('+WS46', 28)}"
-
-
-tws46 = family.command("#WS46", Int("mode", (0, 2), default=0))
-
-
-@tws46.set
-def _(ctx, mode):
-    ctx.modem.nvm.set("#WS46", mode)
-
-
-@tws46.read
-def _(ctx):
-    return f"#WS46: {ctx.modem.nvm.get('#WS46', 0)}"

@@ -9,6 +9,8 @@ family = Family()
 # name: (parameters, factory values, read-line format); the read answer is "<name>: <values>"
 SETTINGS = {
     "#SELINT": ((Int("interface", (0, 2), optional=False),), (2,)),
+    "+WS46": ((Int("n", [(12, 12), (22, 22), (25, 25), (28, 31)], optional=False),), (28,)),
+    "#WS46": ((Int("mode", (0, 2), optional=False),), (0,)),     # 0 Cat-M1, 1 NB-IoT, 2 both
     "#QSS": ((Int("mode", (0, 2), optional=False),), (0,)),
     "#SIMDET": ((Int("mode", (0, 2), optional=False),), (2,)),
     "+CSCS": ((Str("chset", optional=False, choices=("GSM", "IRA", "8859-1", "PCCP437", "UCS2")),), ("IRA",)),
@@ -24,12 +26,17 @@ SETTINGS = {
 }
 
 
+def current(modem, name: str) -> list:
+    """The values a setting command holds now (its factory values until the host set it)."""
+    return list(modem.nvm.get(f"setting:{name}") or SETTINGS[name][1])
+
+
 def _declare(name: str, args, factory):
     spec = family.command(name, *args)
     key = f"setting:{name}"
 
     def values(ctx):
-        return list(ctx.modem.nvm.get(key) or factory)
+        return current(ctx.modem, name)
 
     @spec.set
     def _(ctx, *given):

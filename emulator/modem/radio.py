@@ -90,7 +90,8 @@ class Network:
 
     @property
     def act(self) -> int:
-        mode = self.modem.nvm.get("#WS46", 0)
+        from ..commands.settings import current
+        mode = current(self.modem, "#WS46")[0]
         return 9 if mode == 1 else int(self.cfg["act"])
 
 
