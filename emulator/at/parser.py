@@ -1,4 +1,4 @@
-"""Command-line body -> command objects, with the Lark grammar in grammar/at.lark as data."""
+"""Command-line body -> command objects, with the Lark grammar (package data emulator.grammar/at.lark)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -7,7 +7,7 @@ from pathlib import Path
 from lark import Lark, Transformer
 from lark.exceptions import LarkError
 
-GRAMMAR_PATH = Path(__file__).resolve().parents[2] / "grammar" / "at.lark"
+from ..resources import grammar_text
 
 # The four forms of an extended command (V.25ter): AT+X, AT+X=..., AT+X?, AT+X=?
 EXEC, SET, READ, TEST = "exec", "set", "read", "test"
@@ -84,8 +84,9 @@ class _ToCommands(Transformer):
 class Parser:
     """Stateless after construction: one instance may serve every modem of a process."""
 
-    def __init__(self, grammar_path: Path = GRAMMAR_PATH):
-        self._lark = Lark(grammar_path.read_text(), parser="lalr", maybe_placeholders=True)
+    def __init__(self, grammar_path: Path | None = None):
+        text = Path(grammar_path).read_text() if grammar_path is not None else grammar_text()
+        self._lark = Lark(text, parser="lalr", maybe_placeholders=True)
         self._tx = _ToCommands()
 
     def parse(self, body: str) -> list[Command]:

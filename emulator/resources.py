@@ -1,0 +1,28 @@
+"""Data files that travel inside the package, read with :mod:`importlib.resources`.
+
+The repository keeps them at its top level (``grammar/``, ``objects/``); ``pyproject.toml`` maps those
+folders to the packages ``emulator.grammar`` and ``emulator.objects``, so a wheel holds
+``emulator/grammar/at.lark`` and ``emulator/objects/*.xml`` and an editable checkout reads the
+folders in place. Nothing here builds a path relative to the source tree.
+"""
+from __future__ import annotations
+
+from importlib.resources import files
+from importlib.resources.abc import Traversable
+
+
+def grammar_text() -> str:
+    """The Lark grammar of the AT command line (``emulator.grammar/at.lark``)."""
+    return (files("emulator.grammar") / "at.lark").read_text(encoding="utf-8")
+
+
+def builtin_model_files() -> list[Traversable]:
+    """The built-in DDF models (``emulator.objects/*.xml``), sorted by file name."""
+    root = files("emulator.objects")
+    return sorted((f for f in root.iterdir() if f.name.lower().endswith(".xml") and f.is_file()),
+                  key=lambda f: f.name)
+
+
+def testing_file(*parts: str) -> Traversable:
+    """A data file of the test tooling (e.g. ``testing_file("java", "X.java")``)."""
+    return files("emulator.testing").joinpath(*parts)

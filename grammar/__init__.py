@@ -1,0 +1,1 @@
+"""The AT grammar (at.lark): package data, shipped as emulator/grammar (see pyproject.toml)."""

@@ -1,0 +1,1 @@
+"""The built-in OMA DDF object models (*.xml): package data, shipped as emulator/objects (see pyproject.toml)."""
