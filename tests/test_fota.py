@@ -68,7 +68,7 @@ class Rig:
 
     @property
     def agent(self):
-        return self.modem.ext["lwm2m"]
+        return self.modem.agent
 
     def fota(self) -> tuple[int, int]:
         store = self.agent.store

@@ -16,13 +16,7 @@ GPSCFG_FACTORY = [1, 1000, 0, 1]
 
 def gnss_on(modem) -> bool:
     """The receiver runs when the host powered it ($GPSP=1) or enabled it through /33211/0/0/0."""
-    if modem.ext.get("gnss_power"):
-        return True
-    agent = modem.ext.get("lwm2m")
-    try:
-        return bool(agent and agent.store and agent.store.get(33211, 0, 0, 0) == 1)
-    except Exception:
-        return False
+    return modem.gnss.running
 
 
 gpscfg = family.command("$GPSCFG", Int("parameter", (0, 3), optional=False), Int("value", (0, 65535), optional=False),
@@ -49,12 +43,12 @@ gpsp = family.command("$GPSP", Int("status", (0, 1), optional=False))
 
 @gpsp.set
 def _(ctx, status):
-    ctx.modem.ext["gnss_power"] = bool(status)
+    ctx.modem.gnss.host_power = bool(status)
 
 
 @gpsp.read
 def _(ctx):
-    return f"$GPSP: {int(bool(ctx.modem.ext.get('gnss_power')))}"
+    return f"$GPSP: {int(ctx.modem.gnss.host_power)}"
 
 
 def _coord(value: float, pos: str, neg: str, width: int) -> str:

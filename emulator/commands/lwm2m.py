@@ -16,18 +16,10 @@ NOT_FOR_HOST = (0, 1, 2, 5)          # objects #LWM2MR/W/E may not touch
 TYPE_NAMES = {0: "integer", 1: "float", 2: "string", 3: "opaque"}
 
 
-@family.on_attach
-def _attach(modem):
-    agent = Agent(modem)
-    modem.ext["lwm2m"] = agent
-    modem.events.subscribe("power_on", agent.power_on)
-    modem.events.subscribe("power_off", agent.power_off)
-
-
 def _busy_gate(ctx, form):
     """Right after #LWM2MENA the agent (de)activates its data context and takes no other #LWM2M
     command for a short while: such a command waits for the end of that window, then runs."""
-    agent: Agent = ctx.modem.ext["lwm2m"]
+    agent: Agent = ctx.modem.agent
     if form == TEST or not agent.busy:
         return None
     return agent.clock.sleep(agent.busy_until - agent.clock.now())
@@ -37,8 +29,12 @@ def _cmd(name, *args, gate=_busy_gate, **kw):
     return family.command(name, *args, lf_join=True, gate=gate, **kw)
 
 
-def agent_of(ctx, *, enabled: bool = False) -> Agent:
-    agent: Agent = ctx.modem.ext["lwm2m"]
+def agent_of(ctx, *, enabled: bool = False, failed_ok: bool = False) -> Agent:
+    """The modem's agent; a failed agent (it could not start at power-on) takes no command
+    (OPERATION_NOT_ALLOWED) unless ``failed_ok``."""
+    agent: Agent = ctx.modem.agent
+    if agent.failure is not None and not failed_ok:
+        raise AtError(OPERATION_NOT_ALLOWED)
     if enabled and not agent.enabled:              # "enabled and working": on, not stopped
         raise AtError(OPERATION_NOT_ALLOWED)
     return agent
@@ -110,7 +106,7 @@ stat = _cmd("#LWM2MSTAT", gate=None)
 
 @stat.exec
 def _(ctx):
-    agent = agent_of(ctx)
+    agent = agent_of(ctx, failed_ok=True)
     if agent.status == DIS and agent.after_disable and agent.cfg.get("stat_dis_bare", True):
         return '#LWM2MGETSTAT: "DIS"'
     return f'#LWM2MGETSTAT: {int(agent.enabled)},"{agent.status}"'
@@ -127,7 +123,11 @@ ena = _cmd("#LWM2MENA", Int("en", (0, 1), optional=False), Int("pdpId", (1, 6), 
 
 @ena.set
 def _(ctx, en, pdp, mode, greq, grel):
-    agent = agent_of(ctx)
+    agent = agent_of(ctx, failed_ok=True)
+    if agent.failure is not None:       # the service failed at power-on: it disables itself again
+        if en:
+            agent.clock.call_later(0, lambda: agent.tlt("CLIENT_DISABLED", with_server=False))
+        return
     try:
         if en:
             agent.enable(pdp, mode, greq, grel)
@@ -139,7 +139,7 @@ def _(ctx, en, pdp, mode, greq, grel):
 
 @ena.read
 def _(ctx):
-    agent = agent_of(ctx)
+    agent = agent_of(ctx, failed_ok=True)
     if not agent.enabled:
         return "#LWM2MENA: 0"
     pdp, mode, greq, grel = agent.params

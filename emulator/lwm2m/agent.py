@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from . import formats as fmt
 from .client import EXCHANGE_TIMEOUT, ClientError, CoapClient, default_port
 from .formats import link
-from .models import ModelRegistry, builtin_objects_dir
+from .models import ModelRegistry
 from .site import Site
 from .store import Store, StoreError
 
@@ -43,8 +43,15 @@ class AgentError(Exception):
 
 
 class Agent:
-    def __init__(self, modem: "Modem"):
+    """The module's LwM2M client (guide 3.1), owned by its :class:`Modem` (``modem.agent``), which
+    calls :meth:`power_on` / :meth:`power_off` at power on/off and reboot. ``factory_server`` is the
+    server of a factory-fresh module as ``"URI|B"`` (B = 1: a bootstrap server), else the profile's.
+    ``failure`` is the cause when the agent could not start at power-on (see :meth:`fail`)."""
+
+    def __init__(self, modem: "Modem", *, factory_server: str | None = None):
         self.modem = modem
+        self.factory_server = factory_server
+        self.failure: str | None = None
         self.clock = modem.clock
         self.enabled = False
         self.status = DIS
@@ -87,6 +94,10 @@ class Agent:
         return self.modem.profile["lwm2m"]
 
     def power_on(self) -> None:
+        """Boot: read the server configuration and the models, rebuild the object store. Raises
+        whatever keeps the agent from starting (e.g. :class:`ModelError` for broken built-in
+        models); the modem then calls :meth:`fail`."""
+        self.failure = None
         nvm = self.modem.nvm
         pending = nvm.get("lwm2m_server_pending")
         if pending is not None:             # #LWM2MSTS takes effect at this boot
@@ -106,7 +117,7 @@ class Agent:
             self.server = self.configured
             self.bootstrapped = None
         self.endpoint = self.keys.get("ep") or self.modem.profile["identity"]["imei"]
-        self.models = ModelRegistry.from_dirs([builtin_objects_dir(), self.modem.fs.xml_dir()], strict=False)
+        self.models = ModelRegistry.for_modem([self.modem.fs.xml_dir()])
         self.model_errors = list(self.models.errors)
         self.store = self._build_store()
         self.fota = self._make_fota()
@@ -120,6 +131,14 @@ class Agent:
         if resume:                        # a reboot the server asked for: the agent comes back by itself
             nvm.delete("lwm2m_resume")
             self.modem.clock.call_later(0, lambda: self._resume(resume))
+
+    def fail(self, cause: str) -> None:
+        """The agent could not start at this boot: it stays disabled with nothing half-built (no
+        store, client or task); enabling it only reports CLIENT_DISABLED (see commands/lwm2m.py)."""
+        self.power_off()
+        self.failure = cause
+        self.models = self.store = self.fota = None
+        self.model_errors = []
 
     def _on_network(self, stat) -> None:
         """Coverage back while registered: refresh the registration, send what was stored."""
@@ -158,7 +177,7 @@ class Agent:
         if stored:
             uri, bs = stored
         else:
-            factory = self.modem.ext.get("lwm2m_factory_server")
+            factory = self.factory_server
             if factory:
                 uri, _, bs = factory.partition("|")
                 bs = bs == "1"
@@ -200,8 +219,8 @@ class Agent:
         if 5 in self.models:
             store.create_instance(5, 0, {1: "", 3: 0, 5: 0, 9: 1})
         if 6 in self.models:                # location: the GNSS fix once the receiver runs
-            from ..commands.gnss import gnss_on
             g = m.profile["gnss"]
+            gnss_on = lambda m: m.gnss.running  # noqa: E731
             store.create_instance(6, 0, {0: 0.0, 1: 0.0, 2: 0.0, 3: 0.0, 5: 0})
             for rid, key in ((0, "latitude"), (1, "longitude"), (2, "altitude"), (3, "radius")):
                 store.live[(6, 0, rid)] = lambda key=key: float(g[key]) if gnss_on(m) else 0.0

@@ -12,7 +12,12 @@ Public API::
 
     ModelError, ResourceModel, ObjectModel, ModelRegistry,
     parse_models(data), load_file(path), load_directory(path),
-    builtin_objects_dir()
+    builtin_objects_dir(), builtin_models(), clear_model_cache()
+
+The built-in models (package data ``emulator.objects``) are parsed once per
+process and shared read-only by every modem (:func:`builtin_models`); models a
+host uploads to a modem's ``/XML/`` folder are that modem's own and parsed at
+each of its boots.
 """
 
 from __future__ import annotations
@@ -36,6 +41,8 @@ __all__ = [
     "load_file",
     "load_directory",
     "builtin_objects_dir",
+    "builtin_models",
+    "clear_model_cache",
 ]
 
 PathLike = Union[str, "os.PathLike[str]"]
@@ -424,8 +431,61 @@ def load_directory(path: PathLike) -> dict[int, ObjectModel]:
 
 
 def builtin_objects_dir() -> Path:
-    """The repository's ``objects/`` folder holding the built-in models."""
-    return Path(__file__).resolve().parents[2] / "objects"
+    """The folder of the built-in models (package ``emulator.objects``), when it is on a file system."""
+    from importlib.resources import files
+    return Path(str(files("emulator.objects")))
+
+
+# The built-in models, parsed once per process: key = the files' identity (name, size, mtime), so an
+# edited model file (a developer's checkout) is parsed again. The models are frozen dataclasses in a
+# read-only mapping: sharing them between modems shares no mutable state.
+_BUILTIN_CACHE: dict[tuple, Mapping[int, ObjectModel]] = {}
+
+
+def _file_identity(f) -> tuple:
+    if isinstance(f, Path):
+        st = f.stat()
+        return (str(f), st.st_size, st.st_mtime_ns)
+    return (f.name, hash(f.read_bytes()))       # e.g. inside a zip: the content is the identity
+
+
+def builtin_models() -> Mapping[int, ObjectModel]:
+    """The built-in models (id -> model, read-only), parsed at the first call of the process.
+
+    Raises :class:`ModelError` naming the file when a built-in model cannot be read or parsed, or
+    when there is none: the package is broken, and the LwM2M agent cannot start.
+    """
+    from ..resources import builtin_model_files
+    try:
+        files = builtin_model_files()
+        key = tuple(_file_identity(f) for f in files)
+    except (OSError, ModuleNotFoundError) as exc:
+        raise ModelError(f"built-in object models: cannot list: {exc}") from None
+    cached = _BUILTIN_CACHE.get(key)
+    if cached is not None:
+        return cached
+    if not files:
+        raise ModelError("built-in object models: no *.xml found in package emulator.objects")
+    table: dict[int, ObjectModel] = {}
+    for f in files:
+        try:
+            data = f.read_bytes()
+        except OSError as exc:
+            raise ModelError(f"{f}: cannot read: {exc.strerror or exc}") from None
+        try:
+            for m in parse_models(data):
+                table[m.id] = m
+        except ModelError as exc:
+            raise ModelError(f"{f}: {exc}") from None
+    models = MappingProxyType(dict(sorted(table.items())))
+    _BUILTIN_CACHE.clear()                      # one generation: an edited file replaces the old one
+    _BUILTIN_CACHE[key] = models
+    return models
+
+
+def clear_model_cache() -> None:
+    """Forget the parsed built-in models (the next :func:`builtin_models` parses them again)."""
+    _BUILTIN_CACHE.clear()
 
 
 # --------------------------------------------------------------------------
@@ -491,8 +551,19 @@ class ModelRegistry:
 
     @classmethod
     def builtin(cls) -> "ModelRegistry":
-        """Registry of the repository's built-in models (strict)."""
-        return cls.from_dirs([builtin_objects_dir()], strict=True)
+        """Registry of the built-in models (shared, parsed once per process); :class:`ModelError`
+        when one of them is bad."""
+        return cls(builtin_models())
+
+    @classmethod
+    def for_modem(cls, user_dirs: Iterable[PathLike | None]) -> "ModelRegistry":
+        """The built-in models (shared, parsed once per process; :class:`ModelError` when broken)
+        overridden by a modem's own model folders (e.g. its ``/XML/``), parsed now, non-strict:
+        a bad user file is skipped and described in :attr:`errors`."""
+        table = dict(builtin_models())
+        user = cls.from_dirs(user_dirs, strict=False)
+        table.update(user.models)
+        return cls(table, user.errors)
 
     @property
     def errors(self) -> list[str]:

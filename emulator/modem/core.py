@@ -6,15 +6,17 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
+from typing import Callable
 
 from ..at.engine import Engine
 from ..at.parser import Parser
 from ..at.registry import Registry
 from ..clock import Clock, RealClock
+from ..lwm2m.agent import Agent
 from ..port import Port
 from .events import EventBus
 from .fs import FileSystem
+from .gnss import GnssReceiver
 from .nvm import NVM
 from .profile import Profile
 from .radio import Network, Pdp, Sim
@@ -39,6 +41,14 @@ def default_registry() -> Registry:
 
 
 class Modem:
+    """One emulated module on ``port``, its NVM and file system under ``state_dir``.
+
+    It owns its parts as typed attributes: ``engine`` (AT), ``sim`` / ``network`` / ``pdp`` (radio),
+    ``agent`` (the LwM2M client, guide 3.1; powered on and off with the module) and ``gnss`` (the
+    receiver $GPSP powers). ``lwm2m_server`` is the factory server as ``"URI|B"`` (B = 1 for a
+    bootstrap server), as ``AT#LWM2MSTS=0,999,URI,B`` would set it at the factory.
+    """
+
     def __init__(self, port: Port, state_dir: str | Path, *, profile: Profile | None = None,
                  clock: Clock | None = None, clean_output: bool = False,
                  registry: Registry | None = None, lwm2m_server: str | None = None):
@@ -60,9 +70,8 @@ class Modem:
         self.pdp = Pdp(self)
         self.registry = registry or default_registry()
         self.engine = Engine(self, self.registry, shared_parser(), clean_output=clean_output)
-        self.ext: dict[str, Any] = {}          # per-family state (e.g. "lwm2m": the agent)
-        if lwm2m_server:
-            self.ext["lwm2m_factory_server"] = lwm2m_server
+        self.gnss = GnssReceiver(self)
+        self.agent = Agent(self, factory_server=lwm2m_server)
         for hook in getattr(self.registry, "attach_hooks", []):
             hook(self)
 
@@ -78,10 +87,22 @@ class Modem:
         self.fun = 1
         self.powered = True
         self.sim.power_on()
+        self._start_service("LwM2M agent", self.agent.power_on, self.agent.fail)
         self.events.emit("power_on")
         self.network.reevaluate()
 
+    def _start_service(self, name: str, start: Callable[[], None], fail: Callable[[str], None]) -> None:
+        """Power a service on; if it fails, say why once on stderr (log level ERROR) and leave it in
+        its failed state (``fail(cause)``): the module goes on as a module whose service failed."""
+        try:
+            start()
+        except Exception as exc:          # any fault of the service: the module itself keeps running
+            cause = f"{type(exc).__name__}: {exc}"
+            log.error("%s failed at power-on: %s", name, cause)
+            fail(cause)
+
     def power_off(self) -> None:
+        self.agent.power_off()
         self.events.emit("power_off")
         self.powered = False
         self.network.reevaluate()
