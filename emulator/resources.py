@@ -16,9 +16,15 @@ def grammar_text() -> str:
     return (files("emulator.grammar") / "at.lark").read_text(encoding="utf-8")
 
 
+def builtin_models_root() -> Traversable:
+    """The package of the built-in DDF models (``emulator.objects``); a :class:`pathlib.Path` when
+    the package is on a file system."""
+    return files("emulator.objects")
+
+
 def builtin_model_files() -> list[Traversable]:
     """The built-in DDF models (``emulator.objects/*.xml``), sorted by file name."""
-    root = files("emulator.objects")
+    root = builtin_models_root()
     return sorted((f for f in root.iterdir() if f.name.lower().endswith(".xml") and f.is_file()),
                   key=lambda f: f.name)
 

@@ -455,15 +455,24 @@ def builtin_models() -> Mapping[int, ObjectModel]:
     Raises :class:`ModelError` naming the file when a built-in model cannot be read or parsed, or
     when there is none: the package is broken, and the LwM2M agent cannot start.
     """
-    from ..resources import builtin_model_files
+    from ..resources import builtin_model_files, builtin_models_root
     try:
+        root = builtin_models_root()
+        if isinstance(root, Path):          # the usual case: one scandir, one stat per file
+            with os.scandir(root) as it:
+                key = tuple(sorted((e.name, e.stat().st_size, e.stat().st_mtime_ns) for e in it
+                                   if e.name.lower().endswith(".xml") and e.is_file()))
+            cached = _BUILTIN_CACHE.get(key)
+            if cached is not None:
+                return cached
         files = builtin_model_files()
-        key = tuple(_file_identity(f) for f in files)
+        if not isinstance(root, Path):
+            key = tuple(_file_identity(f) for f in files)
+            cached = _BUILTIN_CACHE.get(key)
+            if cached is not None:
+                return cached
     except (OSError, ModuleNotFoundError) as exc:
         raise ModelError(f"built-in object models: cannot list: {exc}") from None
-    cached = _BUILTIN_CACHE.get(key)
-    if cached is not None:
-        return cached
     if not files:
         raise ModelError("built-in object models: no *.xml found in package emulator.objects")
     table: dict[int, ObjectModel] = {}
