@@ -127,10 +127,9 @@ async def run(args) -> int:
         loop.add_signal_handler(sig, stop.set)
     modem.start()
     await stop.wait()
-    modem.close()
+    await modem.aclose()               # a registered agent deregisters (within 2 s) before exit
     if trace:
         trace.flush()
-    await asyncio.sleep(0)
     return 0
 
 

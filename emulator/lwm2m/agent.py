@@ -24,6 +24,7 @@ DIS, WAIT, ACTIVE, IDLE, DEREG = "DIS", "WAIT", "ACTIVE", "IDLE", "DEREG"
 LIST_LIMIT = 6
 REGISTER_ATTEMPTS = 3
 RETRY_BACKOFF = (30.0, 60.0)          # seconds between registration / bootstrap attempts
+SHUTDOWN_BUDGET = 2.0                 # real seconds a stopping emulator gives its Deregister
 BOOTSTRAP_FINISH_TIMEOUT = 120.0
 
 
@@ -77,6 +78,7 @@ class Agent:
         self._ring_task: asyncio.Task | None = None
         self._disable_task: asyncio.Task | None = None
         self._sent_lifetime: int | None = None
+        self._closing: set[asyncio.Task] = set()
         self._pending_notify: list = []
         self._stored_notify: list = []
         self.configured: ServerEntry | None = None
@@ -167,8 +169,44 @@ class Agent:
         self._pending_notify, self._stored_notify = [], []
         if self.client:
             client, self.client = self.client, None
-            asyncio.ensure_future(client.close())
+            self._close_later(client)
         self.enabled, self.status, self.registered = False, DIS, False
+
+    def _close_later(self, client: CoapClient, deregister_within: float | None = None) -> None:
+        """Close ``client`` in the background (after a Deregister bounded by ``deregister_within``
+        real seconds, when given); :meth:`closed` waits for every such close."""
+        async def run() -> None:
+            if deregister_within is not None:
+                try:
+                    await asyncio.wait_for(client.deregister(timeout=deregister_within), deregister_within)
+                except (ClientError, asyncio.TimeoutError) as exc:
+                    log.info("deregister at shutdown failed: %s", exc or "timeout")
+            try:
+                await asyncio.wait_for(client.close(), 1.0)
+            except asyncio.TimeoutError:
+                log.info("CoAP client close timed out")
+        try:
+            task = asyncio.get_running_loop().create_task(run())
+        except RuntimeError:                    # no loop any more: nothing left to close cleanly
+            return
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
+
+    def shutdown(self, budget: float = SHUTDOWN_BUDGET) -> None:
+        """The module is being switched off for good (the emulator stops): a registered agent sends
+        its Deregister (at most ``budget`` real seconds), then everything stops as at power off.
+        Await :meth:`closed` for the end of that exchange."""
+        if self.registered and self.client is not None:
+            client, self.client = self.client, None
+            self.power_off()
+            self._close_later(client, deregister_within=budget)
+        else:
+            self.power_off()
+
+    async def closed(self) -> None:
+        """Wait until the CoAP clients closed by :meth:`power_off` / :meth:`shutdown` are closed."""
+        while self._closing:
+            await asyncio.gather(*list(self._closing), return_exceptions=True)
 
     def _server_entry(self) -> ServerEntry:
         nvm = self.modem.nvm
@@ -583,7 +621,7 @@ class Agent:
             self._activated_pdp = None
         if self.client:
             client, self.client = self.client, None
-            asyncio.ensure_future(client.close())
+            self._close_later(client)
 
     # ================================================================== server-side hooks
     # ------------------------------------------------------------------ the module's clock in /3/0

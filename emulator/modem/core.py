@@ -116,10 +116,19 @@ class Modem:
         self.power_off()
         self.power_on()
 
-    def close(self) -> None:
+    def close(self, budget: float = 2.0) -> None:
+        """Switch the module off for good and release its port. A registered agent deregisters
+        in the background (at most ``budget`` real seconds): await :meth:`aclose` instead to wait
+        for it, as the ``telit-emu`` command does on SIGTERM / SIGINT."""
         self.events.emit("shutdown")
+        self.agent.shutdown(budget)
         self.power_off()
         self.port.close()
+
+    async def aclose(self, budget: float = 2.0) -> None:
+        """:meth:`close`, then wait for the agent's Deregister and CoAP shutdown (bounded)."""
+        self.close(budget)
+        await self.agent.closed()
 
     # ------------------------------------------------------------------ profiles (&W &F &Y &P Z)
     def load_profile_at_boot(self) -> None:
