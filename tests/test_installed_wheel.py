@@ -159,3 +159,12 @@ def test_host_project_uses_the_installed_plugin(installed, leshan_available, tmp
     out = _run([py, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--telit-emu-args=--time-scale 4",
                 "tests"], cwd=project, timeout=300)
     assert "2 passed" in out, out
+
+
+def test_every_package_of_the_tree_is_declared():
+    """pyproject lists the packages by hand (it maps grammar/ and objects/ in): a new subpackage
+    must be added there, or the wheel would lack it."""
+    import tomllib
+    declared = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    found = {".".join(p.parent.relative_to(ROOT).parts) for p in (ROOT / "emulator").rglob("__init__.py")}
+    assert found <= declared, found - declared
