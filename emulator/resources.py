@@ -7,6 +7,7 @@ folders in place. Nothing here builds a path relative to the source tree.
 """
 from __future__ import annotations
 
+from functools import cache
 from importlib.resources import files
 from importlib.resources.abc import Traversable
 
@@ -19,6 +20,11 @@ def grammar_text() -> str:
 def builtin_models_root() -> Traversable:
     """The package of the built-in DDF models (``emulator.objects``); a :class:`pathlib.Path` when
     the package is on a file system."""
+    return _objects_root()
+
+
+@cache
+def _objects_root() -> Traversable:          # where a package lies does not change in a process
     return files("emulator.objects")
 
 

@@ -4,7 +4,7 @@ import ast
 import re
 from pathlib import Path
 
-from emulator.resources import testing_file
+from emulator import resources
 from emulator.testing import leshan
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -25,5 +25,5 @@ def test_no_python_string_holds_foreign_source():
 
 def test_leshan_java_peers_are_package_data():
     for main, _libs in leshan._BUILT.values():
-        source = testing_file("java", f"{main}.java").read_text(encoding="utf-8")
+        source = resources.testing_file("java", f"{main}.java").read_text(encoding="utf-8")
         assert re.search(rf"public\s+(final\s+)?class\s+{main}\b", source), main

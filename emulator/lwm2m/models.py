@@ -437,9 +437,23 @@ def builtin_objects_dir() -> Path:
 
 
 # The built-in models, parsed once per process: key = the files' identity (name, size, mtime), so an
-# edited model file (a developer's checkout) is parsed again. The models are frozen dataclasses in a
-# read-only mapping: sharing them between modems shares no mutable state.
+# edited model file (a developer's checkout) is parsed again. The identity is read again when the
+# folder itself changed (one stat per boot). The models are frozen dataclasses in a read-only
+# mapping: sharing them between modems shares no mutable state.
 _BUILTIN_CACHE: dict[tuple, Mapping[int, ObjectModel]] = {}
+_LISTED: dict[str, tuple[int, tuple]] = {}      # folder -> (its mtime_ns, its files' identity)
+
+
+def _folder_identity(root: Path) -> tuple:
+    mtime = root.stat().st_mtime_ns
+    seen = _LISTED.get(str(root))
+    if seen is not None and seen[0] == mtime:
+        return seen[1]
+    with os.scandir(root) as it:
+        key = tuple(sorted((e.name, st.st_size, st.st_mtime_ns) for e in it
+                           if e.name.lower().endswith(".xml") and e.is_file() for st in (e.stat(),)))
+    _LISTED[str(root)] = (mtime, key)
+    return key
 
 
 def _file_identity(f) -> tuple:
@@ -458,10 +472,8 @@ def builtin_models() -> Mapping[int, ObjectModel]:
     from ..resources import builtin_model_files, builtin_models_root
     try:
         root = builtin_models_root()
-        if isinstance(root, Path):          # the usual case: one scandir, one stat per file
-            with os.scandir(root) as it:
-                key = tuple(sorted((e.name, e.stat().st_size, e.stat().st_mtime_ns) for e in it
-                                   if e.name.lower().endswith(".xml") and e.is_file()))
+        if isinstance(root, Path):          # the usual case: one stat per boot
+            key = (str(root),) + _folder_identity(root)
             cached = _BUILTIN_CACHE.get(key)
             if cached is not None:
                 return cached
@@ -495,6 +507,7 @@ def builtin_models() -> Mapping[int, ObjectModel]:
 def clear_model_cache() -> None:
     """Forget the parsed built-in models (the next :func:`builtin_models` parses them again)."""
     _BUILTIN_CACHE.clear()
+    _LISTED.clear()
 
 
 # --------------------------------------------------------------------------

@@ -76,8 +76,22 @@ class ProfileError(ValueError):
     pass
 
 
+def _copy(value: Any) -> Any:
+    """A deep copy of profile data (dicts, lists, tuples of immutable scalars): what copy.deepcopy
+    gives, several times faster (a fleet builds one profile per modem)."""
+    if isinstance(value, dict):
+        return {k: _copy(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_copy(v) for v in value]
+    if isinstance(value, tuple):
+        return tuple(_copy(v) for v in value)
+    if isinstance(value, (str, int, float, bool, bytes, type(None))):
+        return value
+    return copy.deepcopy(value)
+
+
 def _merge(base: dict, over: dict, where: str = "") -> dict:
-    out = copy.deepcopy(base)
+    out = _copy(base)
     for k, v in over.items():
         if isinstance(v, dict) and isinstance(out.get(k), dict):
             out[k] = _merge(out[k], v, f"{where}{k}.")
