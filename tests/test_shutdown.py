@@ -34,3 +34,42 @@ def test_stop_while_registered_deregisters_without_traceback(tmp_path, leshan, s
     finally:
         events.close()
         emu.kill()
+
+
+def test_modem_aclose_in_process_deregisters_without_errors(tmp_path, leshan, caplog):
+    """The library way: ``await modem.aclose()`` (what telit-emu does on a signal) with the agent
+    registered: Leshan sees the Deregister, asyncio reports no error (no destroyed pending task,
+    no InvalidStateError from aiocoap's transport)."""
+    import asyncio
+    import logging
+
+    from emulator.clock import RealClock
+    from emulator.modem.core import Modem
+    from emulator.modem.profile import Profile
+    from emulator.port import MemoryPort
+
+    caplog.set_level(logging.WARNING)
+    imei = "35" + uuid.uuid4().int.__str__()[:13]
+    events = leshan.events(imei)
+
+    async def go():
+        port = MemoryPort()
+        modem = Modem(port, tmp_path / "m", clock=RealClock(10), lwm2m_server=f"{leshan.coap_uri}|0",
+                      profile=Profile({"identity": {"imei": imei}}))
+        registered = asyncio.Event()
+        modem.events.subscribe("lwm2m", lambda event, **kw: event == "registered" and registered.set())
+        modem.start()
+        port.feed(b"AT#LWM2MENA=1\r")
+        await asyncio.wait_for(registered.wait(), 30)
+        await modem.aclose()
+
+    try:
+        loop = asyncio.new_event_loop()
+        loop.run_until_complete(go())
+        loop.run_until_complete(asyncio.sleep(0.2))      # whatever aiocoap still had to say
+        loop.close()
+        events.wait_event("DEREGISTRATION", timeout=10)
+        problems = [r.getMessage() for r in caplog.records if r.name.startswith("asyncio") or r.levelno >= logging.ERROR]
+        assert not problems, problems
+    finally:
+        events.close()
