@@ -74,8 +74,18 @@ class EmulatorProcess:
     def __enter__(self):
         return self
 
-    def __exit__(self, *exc):
+    def stop(self, grace: float = 5.0) -> None:
+        """SIGTERM (a registered agent deregisters, within its 2 s budget), SIGKILL after ``grace`` s."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(grace)
+            except subprocess.TimeoutExpired:
+                pass
         self.kill()
+
+    def __exit__(self, *exc):
+        self.stop()
 
 
 class AtHost:
