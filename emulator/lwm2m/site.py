@@ -98,7 +98,7 @@ class Site(ObservableResource):
     async def add_observation(self, request, serverobservation):
         path = parse_path(request.opt.uri_path)
         if not path or len(path) > 3 or request.code != C.GET or request.opt.accept == fmt.LINK \
-                or not self.agent.registered or not self._readable(path):
+                or not self.agent.registered or not self.authorized(path) or not self._readable(path):
             # declined: aiocoap 0.4.17 calls the cancellation callback of a declined observation too
             # (AttributeError, then a TypeError in its own logging): decline through its API instead
             serverobservation.accept(lambda: None)
@@ -111,6 +111,11 @@ class Site(ObservableResource):
             o.cancel()
             self.observers.get(path, set()).discard(o)
         serverobservation.accept(cancel)
+
+    def authorized(self, path: tuple) -> bool:
+        """The access rule, in one place: the Security Object (/0) is for the Bootstrap-Server only;
+        a LwM2M Server gets 4.01 Unauthorized for any operation on it (LwM2M 1.0.2 E.1)."""
+        return not (path and path[0] == 0 and not self.bootstrapping)
 
     def _readable(self, path) -> bool:
         try:
@@ -166,6 +171,8 @@ class Site(ObservableResource):
                 return self.agent.bootstrap_delete(())
             return _resp(C.METHOD_NOT_ALLOWED)
         self.agent.server_activity()
+        if not self.authorized(path):
+            return _resp(C.UNAUTHORIZED)
         oid = path[0]
         if oid not in self.store.models or oid not in self.store.objects:
             return _resp(C.NOT_FOUND)
@@ -198,8 +205,6 @@ class Site(ObservableResource):
     # ------------------------------------------------------------------ read
     def _read_node(self, path) -> Any:
         oid = path[0]
-        if oid == 0 and not self.bootstrapping:
-            raise StoreError("method", "security object")
         if len(path) == 1:
             return {iid: self.store.instance(oid, iid) for iid in self.store.instance_ids(oid)}
         if len(path) == 2:
