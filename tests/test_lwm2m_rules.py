@@ -95,3 +95,102 @@ def test_security_object_answers_unauthorized_to_every_operation(dev, srv):
     # and the rest of the tree is served as before
     code, payload, _ = srv.request("GET", "/3/0/0")
     assert (code, payload) == ("2.05", b"Telit")
+
+
+# ------------------------------------------------------------------------------------------ 2.2 write-attributes
+BAD_ATTRIBUTES = [
+    ("/3/0/0", "gt=5"),            # a String resource: gt/lt/st need Integer or Float
+    ("/3/0/0", "st=1"),
+    ("/3/0/4", "gt=5"),            # an executable resource
+    ("/3/0/13", "lt=5"),           # a Time resource is not numeric either
+    ("/3/0", "gt=5"),              # gt/lt/st only at resource level
+    ("/3", "st=2"),
+    ("/3/0/9", "pmin=-3"),         # pmin/pmax: non-negative integers
+    ("/3/0/9", "pmin=1.5"),
+    ("/3/0/9", "pmax=1e3"),
+    ("/3/0/9", "pmax=abc"),
+    ("/3/0", "pmin=-1"),
+    ("/3/0/9", "pmin=" + "9" * 40),
+    ("/3/0/9", "st=-1"),           # a step is not negative
+    ("/3/0/9", "gt=nan"),
+    ("/3/0/9", "lt=1e999"),
+    ("/3/0/9", "gt=1_0"),
+    ("/3/0/9", "foo=1"),           # not an attribute of 1.0
+    ("/3/0/9", "dim=1"),           # dim is Discover's, not writable
+]
+
+
+def _attributes_of(srv, path: str) -> str:
+    code, payload, _ = srv.request("GET", path, accept=LINK)
+    assert code == "2.05", (path, code)
+    return payload.decode()
+
+
+def test_write_attributes_refuses_what_the_rules_forbid_and_changes_nothing(dev, srv):
+    before = {p: _attributes_of(srv, p) for p in ("/3", "/3/0", "/3/0/9")}
+    for path, query in BAD_ATTRIBUTES:
+        code, _, _ = srv.request("PUT", path, query=(query,))
+        assert code == "4.00", (path, query, code)
+    # one bad attribute spoils the whole request: the good ones with it are not stored either
+    code, _, _ = srv.request("PUT", "/3/0/9", query=("pmin=10", "gt=abc"))
+    assert code == "4.00"
+    assert {p: _attributes_of(srv, p) for p in before} == before
+    assert "pmin" not in before["/3/0/9"]
+    # a target that does not exist is 4.04
+    assert srv.request("PUT", "/3/0/99", query=("pmin=5",))[0] == "4.04"
+    assert srv.request("PUT", "/3/7", query=("pmin=5",))[0] == "4.04"
+    # what the rules allow is stored
+    assert srv.request("PUT", "/3/0/9", query=("gt=50", "lt=20", "st=5", "pmin=1", "pmax=60"))[0] == "2.04"
+    assert srv.request("PUT", "/3/0", query=("pmin=2",))[0] == "2.04"
+    assert srv.request("PUT", "/3", query=("pmax=300",))[0] == "2.04"
+    text = _attributes_of(srv, "/3/0/9")
+    assert all(a in text for a in ("gt=50", "lt=20", "st=5", "pmin=1", "pmax=60")), text
+    assert "pmin=2" in _attributes_of(srv, "/3/0")
+
+
+def test_write_attributes_inconsistent_values_are_accepted_and_ignored(dev, srv):
+    """LwM2M 1.0.2 5.1.2: a Maximum Period below the Minimum Period is ignored (not refused), and
+    change conditions whose lt/gt/st contradict each other are ignored likewise: both requests get
+    2.04 and are stored. What "ignored" does to notifications is in the unit tests below."""
+    assert srv.request("PUT", "/3/0/9", query=("pmin=20", "pmax=5"))[0] == "2.04"
+    assert srv.request("PUT", "/3/0/9", query=("gt=10", "lt=20"))[0] == "2.04"
+    text = _attributes_of(srv, "/3/0/9")
+    assert "pmax=5" in text and "lt=20" in text
+
+
+def _unit_observation(attrs):
+    """observe.py alone on the stepped clock, with the stand-ins of tests/test_observe.py."""
+    from test_observe import setup
+    return setup(attrs)
+
+
+def test_ignored_pmax_below_pmin_sends_no_periodic_notification():
+    import asyncio
+
+    async def go():
+        clock, site, so, obs = _unit_observation({"pmin": "20", "pmax": "5"})
+        await clock.advance(60)
+        assert so.sent == []                     # pmax ignored: nothing periodic
+        site.store.set(3303, 0, 5700, 30.0)
+        obs.changed()
+        await clock.advance(0)
+        assert so.sent == [("notify", 30.0)]     # pmin still spaces changes (60 s > 20 s since the observe)
+    asyncio.new_event_loop().run_until_complete(go())
+
+
+def test_contradicting_change_conditions_are_ignored():
+    import asyncio
+
+    async def go():
+        clock, site, so, obs = _unit_observation({"gt": "10", "lt": "20"})     # lt not below gt
+        for v in (21.0, 22.0):                   # no crossing of either: still each change notifies
+            site.store.set(3303, 0, 5700, v)
+            obs.changed()
+            await clock.advance(0)
+        assert so.sent == [("notify", 21.0), ("notify", 22.0)]
+        clock, site, so, obs = _unit_observation({"gt": "30", "lt": "10", "st": "15"})  # lt + 2 st >= gt
+        site.store.set(3303, 0, 5700, 21.0)
+        obs.changed()
+        await clock.advance(0)
+        assert so.sent == [("notify", 21.0)]
+    asyncio.new_event_loop().run_until_complete(go())

@@ -7,6 +7,8 @@ object, DELETE = Delete an instance.
 from __future__ import annotations
 
 import logging
+import math
+import re
 from typing import TYPE_CHECKING, Any
 
 import aiocoap
@@ -36,6 +38,20 @@ def _resp(code, payload: bytes = b"", cf: int | None = None) -> aiocoap.Message:
     if cf is not None:
         m.opt.content_format = cf
     return m
+
+
+_PERIOD = re.compile(r"[0-9]{1,10}")
+_NUMBER = re.compile(r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]{1,3})?")
+
+
+def _attribute_value_ok(name: str, value: str) -> bool:
+    """pmin/pmax: a non-negative integer (seconds, below 2**31); gt/lt/st: a finite decimal number,
+    st not negative. ASCII only: int()/float() would take other scripts' digits, "nan" or "1_0"."""
+    if name in ("pmin", "pmax"):
+        return value.isascii() and bool(_PERIOD.fullmatch(value)) and int(value) < 2**31
+    if not (value.isascii() and _NUMBER.fullmatch(value) and math.isfinite(float(value))):
+        return False
+    return name != "st" or float(value) >= 0
 
 
 def parse_path(parts) -> tuple[int, ...] | None:
@@ -267,21 +283,31 @@ class Site(ObservableResource):
         return _resp(C.CONTENT, text.encode(), fmt.LINK)
 
     def _write_attributes(self, request, path) -> aiocoap.Message:
+        """Write-Attributes (LwM2M 1.0.2 5.4.4, attributes of 5.1.2). pmin/pmax: non-negative integers,
+        on an object, instance or resource; gt/lt/st: numbers, only on a resource of numeric type
+        (Integer, Float), st not negative; "name" or "name=" removes one. Anything else is 4.00 and
+        changes nothing. Values the text says to ignore rather than refuse (pmax below pmin, lt/gt/st
+        that contradict each other) are stored and ignored by the observations (observe.py)."""
+        if len(path) > 3:
+            return _resp(C.BAD_REQUEST)
+        self.store._inst(path[0], path[1]) if len(path) >= 2 else self.store.model(path[0])
+        numeric = False
+        if len(path) == 3:
+            rm = self.store.resource_model(path[0], path[2])
+            numeric = rm.type in ("integer", "float")
         attrs = dict(self.attributes.get(path, {}))
         for q in request.opt.uri_query:
             name, _, value = q.partition("=")
             if name not in ATTRS:
                 return _resp(C.BAD_REQUEST)
+            if name in ("gt", "lt", "st") and not numeric:
+                return _resp(C.BAD_REQUEST)
             if value == "":
                 attrs.pop(name, None)
                 continue
-            try:
-                float(value)
-            except ValueError:
+            if not _attribute_value_ok(name, value):
                 return _resp(C.BAD_REQUEST)
             attrs[name] = value
-        if "pmin" in attrs and "pmax" in attrs and float(attrs["pmax"]) < float(attrs["pmin"]):
-            return _resp(C.BAD_REQUEST)
         self.attributes[path] = attrs
         for p, obs in self.observers.items():
             if p[:len(path)] == path:
