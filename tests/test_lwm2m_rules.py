@@ -194,3 +194,42 @@ def test_contradicting_change_conditions_are_ignored():
         await clock.advance(0)
         assert so.sent == [("notify", 21.0)]
     asyncio.new_event_loop().run_until_complete(go())
+
+
+# ------------------------------------------------------------------------------------------ 2.3 binding
+def test_unsupported_binding_is_refused_and_nothing_changes(dev, srv):
+    assert srv.request("GET", "/3/0/16")[:2] == ("2.05", b"U")
+    for value in (b"XYZ", b"UQ", b"S", b"US", b"u", b"", b"UU"):
+        code, _, _ = srv.request("PUT", "/1/0/7", value, cf=TEXT)
+        assert code == "4.00", (value, code)
+    # a whole-instance write carrying a bad binding changes nothing of the instance either
+    payload = tlv.encode_resource(1, 77, "integer") + tlv.encode_resource(7, "XYZ", "string")
+    assert srv.request("POST", "/1/0", payload, cf=TLV)[0] == "4.00"
+    assert srv.request("PUT", "/1/0/1", b"0", cf=TEXT)[0] == "4.00"        # a lifetime below 1 s
+    assert srv.request("GET", "/1/0/7")[:2] == ("2.05", b"U")
+    assert srv.request("GET", "/1/0/1")[1] != b"77"
+    # the registration still says b=U: the next Update carries no binding change
+    assert srv.request("POST", "/1/0/8")[0] == "2.04"
+    upd = srv.wait("update")
+    assert "b" not in upd.params and "lt" not in upd.params
+
+
+def test_accepted_lifetime_change_is_announced_at_once(dev, srv):
+    assert srv.request("PUT", "/1/0/1", b"45", cf=TEXT)[0] == "2.04"
+    assert srv.wait("update", timeout=10).params.get("lt") == "45"
+
+
+def test_accepted_binding_change_is_announced_at_once(tmp_path, srv):
+    profile = tmp_path / "uq.toml"
+    profile.write_text('[lwm2m]\nsupported_binding = "UQ"\n')
+    d = Device(tmp_path, srv, "--time-scale", "4", "--profile", str(profile))
+    try:
+        d.enable()
+        assert srv.wait_register().params["b"] == "U"
+        assert srv.request("GET", "/3/0/16")[:2] == ("2.05", b"UQ")
+        assert srv.request("PUT", "/1/0/7", b"S", cf=TEXT)[0] == "4.00"       # SMS: not supported
+        assert srv.request("PUT", "/1/0/7", b"UQ", cf=TEXT)[0] == "2.04"
+        upd = srv.wait("update", timeout=10)
+        assert upd.params.get("b") == "UQ" and "lt" not in upd.params
+    finally:
+        d.close()

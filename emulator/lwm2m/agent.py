@@ -70,6 +70,7 @@ class Agent:
         self._ring_task: asyncio.Task | None = None
         self._disable_task: asyncio.Task | None = None
         self._sent_lifetime: int | None = None
+        self._sent_binding: str | None = None
         self._pending_notify: list = []
         self._stored_notify: list = []
         self.configured: ServerEntry | None = None
@@ -184,7 +185,7 @@ class Agent:
         store.create_instance(3, 0, {
             0: ident["manufacturer"], 1: ident["model"], 2: ident["serial"],
             6: {0: 1}, 7: {0: 3800}, 8: {0: 100}, 9: 100, 10: 0, 11: {0: 0},
-            15: "UTC", 16: "U", 17: "Cat-M1 module", 19: ident.get("software", ""), 20: 0, 21: 4096,
+            15: "UTC", 16: str(self.cfg.get("supported_binding", "U")), 17: "Cat-M1 module", 19: ident.get("software", ""), 20: 0, 21: 4096,
         })
         store.live[(3, 0, 3)] = lambda: m.nvm.get("firmware_revision") or ident["revision"]
         store.live[(3, 0, 13)] = lambda: int(m.clock.wall())
@@ -359,6 +360,7 @@ class Agent:
                 continue
             self.registered = True
             self._sent_lifetime = self._lifetime()
+            self._sent_binding = self._binding()
             self.site.drop_observations()
             self.tlt("REGISTERED")
             self.modem.events.emit("lwm2m", event="registered")
@@ -422,11 +424,13 @@ class Agent:
                 await self._wait_ack("UPD")
                 self._set_active()
             links, self._update_links = self._update_links, False
-            lifetime = self._lifetime()
+            lifetime, binding = self._lifetime(), self._binding()
             changed_lt = lifetime if lifetime != self._sent_lifetime else None
+            changed_b = binding if binding != self._sent_binding else None
             try:
-                await self.client.update(lifetime=changed_lt, links=self._links() if links else None)
-                self._sent_lifetime = lifetime
+                await self.client.update(lifetime=changed_lt, links=self._links() if links else None,
+                                         binding=changed_b)
+                self._sent_lifetime, self._sent_binding = lifetime, binding
                 self.modem.events.emit("lwm2m", event="updated")
             except ClientError as exc:
                 log.info("update failed (%s): registering again", exc)
@@ -590,6 +594,29 @@ class Agent:
         self.store._changed((3, 0, rid, 0), "server")
         return True
 
+    BINDINGS = ("U", "UQ", "S", "SQ", "US", "UQS")      # the binding modes of LwM2M 1.0 (5.3.1.1)
+
+    def binding_supported(self, binding: str) -> bool:
+        """A 1.0 binding mode whose transports (and queue mode) /3/0/16 says the device supports."""
+        try:
+            supported = str(self.store.get(3, 0, 16))
+        except StoreError:
+            supported = "U"
+        if binding not in self.BINDINGS:
+            return False
+        return set(binding) - {"Q"} <= set(supported) - {"Q"} and ("Q" not in binding or "Q" in supported)
+
+    def check_server_write(self, path: tuple, value: Any):
+        """Whether a server Write may be applied, before anything of the request is stored: a CoAP code
+        to refuse it with (4.00 for a binding /3/0/16 does not list, a lifetime below 1 s), or None."""
+        from .site import C
+        oid, iid, rid = path
+        if (oid, rid) == (1, 7) and not self.binding_supported(str(value)):
+            return C.BAD_REQUEST
+        if (oid, rid) == (1, 1) and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            return C.BAD_REQUEST
+        return None
+
     def server_write(self, path: tuple, value: Any):
         """A Write from the server to one resource; returns a CoAP code to answer, or None (2.04)."""
         oid, iid, rid = path
@@ -602,7 +629,7 @@ class Agent:
                 return None if done else C.BAD_REQUEST
         # values of the host's own instances are "Auto" settings: a server write to them is kept too
         self.store.set(oid, iid, rid, value, source="server", persist=(oid, iid) in self.store.user_instances)
-        if (oid, rid) == (1, 1):
+        if (oid, rid) in ((1, 1), (1, 7)):          # what the registration says changed: Update now
             self.request_update()
         return None
 

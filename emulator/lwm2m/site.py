@@ -349,6 +349,9 @@ class Site(ObservableResource):
             value = fmt.decode(cf, path, request.payload, types)
             if not self._shape_ok(oid, path[2], value):
                 return _resp(C.BAD_REQUEST)
+            refused = self.agent.check_server_write(path, value)
+            if refused is not None:
+                return _resp(refused)
             return _resp(self.agent.server_write(path, value) or C.CHANGED)
         self.store._inst(oid, path[1])
         values = fmt.decode(cf, path, request.payload, types)
@@ -357,6 +360,9 @@ class Site(ObservableResource):
                 return _resp(C.METHOD_NOT_ALLOWED)
             if not self._shape_ok(oid, rid, values[rid]):
                 return _resp(C.BAD_REQUEST)
+            refused = self.agent.check_server_write((oid, path[1], rid), values[rid])
+            if refused is not None:
+                return _resp(refused)
         for rid, v in values.items():
             code = self.agent.server_write((oid, path[1], rid), v)
             if code is not None and not code.is_successful():
