@@ -233,3 +233,34 @@ def test_accepted_binding_change_is_announced_at_once(tmp_path, srv):
         assert upd.params.get("b") == "UQ" and "lt" not in upd.params
     finally:
         d.close()
+
+
+# ------------------------------------------------------------------------------------------ 2.4 in-flight changes
+def test_new_instance_during_an_in_flight_register_reaches_the_server(tmp_path, srv):
+    """The issue's case: AT#LWM2MNEWINST while the Register waits for its 2.01 (held by the peer)."""
+    d = Device(tmp_path, srv, "--time-scale", "4")
+    try:
+        srv.hold("register")
+        assert d.h.cmd("AT#LWM2MENA=1,1,0,5,100") == OK
+        reg = srv.wait_register()
+        assert "/3303/0" not in links_of(reg)
+        assert d.h.cmd("AT#LWM2MNEWINST=0,3303,0") == OK       # the Register is in flight
+        srv.release("register")
+        d.h.wait_for(rb'LWM2M-TLT:"REGISTERED"[^\r]*\r\n', timeout=30)
+        upd = srv.wait("update", timeout=15)
+        assert "/3303/0" in links_of(upd), upd
+    finally:
+        d.close()
+
+
+def test_changes_during_an_in_flight_update_go_out_after_it(dev, srv):
+    """Changes of the object list and of the lifetime made while an Update waits for its 2.04."""
+    srv.hold("update")
+    assert srv.request("PUT", "/1/0/1", b"300", cf=TEXT)[0] == "2.04"      # Update #1 (held)
+    first = srv.wait("update")
+    assert first.params.get("lt") == "300"
+    assert dev.h.cmd("AT#LWM2MNEWINST=0,3303,5") == OK
+    assert srv.request("PUT", "/1/0/1", b"400", cf=TEXT)[0] == "2.04"
+    srv.release("update")
+    second = srv.wait("update", count=2, timeout=15)
+    assert second.params.get("lt") == "400" and "/3303/5" in links_of(second), second

@@ -69,8 +69,11 @@ class Agent:
         self._bs_finished: asyncio.Future | None = None
         self._ring_task: asyncio.Task | None = None
         self._disable_task: asyncio.Task | None = None
+        # what the server was last told (Register or Update): a change made while a request is in
+        # flight is compared against it once the request completes, and sent in an Update then
         self._sent_lifetime: int | None = None
         self._sent_binding: str | None = None
+        self._sent_links: str | None = None
         self._pending_notify: list = []
         self._stored_notify: list = []
         self.configured: ServerEntry | None = None
@@ -350,17 +353,16 @@ class Agent:
     async def _register(self) -> bool:
         self.tlt("REGISTERING")
         for attempt in range(REGISTER_ATTEMPTS):
+            lifetime, links, binding = self._lifetime(), self._links(), self._binding()
             try:
-                await self.client.register(self.server.uri, self.endpoint, self._lifetime(), self._links(),
-                                           binding=self._binding())
+                await self.client.register(self.server.uri, self.endpoint, lifetime, links, binding=binding)
             except ClientError as exc:
                 log.info("registration attempt %d failed: %s", attempt + 1, exc)
                 if attempt + 1 < REGISTER_ATTEMPTS:
                     await self.clock.sleep(RETRY_BACKOFF[min(attempt, len(RETRY_BACKOFF) - 1)])
                 continue
             self.registered = True
-            self._sent_lifetime = self._lifetime()
-            self._sent_binding = self._binding()
+            self._sent_lifetime, self._sent_links, self._sent_binding = lifetime, links, binding
             self.site.drop_observations()
             self.tlt("REGISTERED")
             self.modem.events.emit("lwm2m", event="registered")
@@ -409,9 +411,16 @@ class Agent:
         if self._update_wanted is not None:
             self._update_wanted.set()
 
+    def _registration_outdated(self) -> bool:
+        """Object links, lifetime or binding differ from what the server was last told."""
+        return (self._links(), self._lifetime(), self._binding()) != \
+            (self._sent_links, self._sent_lifetime, self._sent_binding)
+
     async def _update_loop(self) -> None:
         self._update_wanted = asyncio.Event()
         while True:
+            if self._registration_outdated():       # changed while the last request was in flight
+                self._update_wanted.set()
             lifetime = self._lifetime()
             due = max(1.0, lifetime * 0.9)
             lead = float(self.params[2]) if self.params[1] == 1 else 0.0
@@ -423,14 +432,14 @@ class Agent:
             if self.params[1] == 1 and self.status != ACTIVE:
                 await self._wait_ack("UPD")
                 self._set_active()
-            links, self._update_links = self._update_links, False
-            lifetime, binding = self._lifetime(), self._binding()
+            forced, self._update_links = self._update_links, False
+            lifetime, binding, links = self._lifetime(), self._binding(), self._links()
             changed_lt = lifetime if lifetime != self._sent_lifetime else None
             changed_b = binding if binding != self._sent_binding else None
             try:
-                await self.client.update(lifetime=changed_lt, links=self._links() if links else None,
-                                         binding=changed_b)
-                self._sent_lifetime, self._sent_binding = lifetime, binding
+                await self.client.update(lifetime=changed_lt, binding=changed_b,
+                                         links=links if forced or links != self._sent_links else None)
+                self._sent_lifetime, self._sent_binding, self._sent_links = lifetime, binding, links
                 self.modem.events.emit("lwm2m", event="updated")
             except ClientError as exc:
                 log.info("update failed (%s): registering again", exc)
