@@ -264,3 +264,56 @@ def test_changes_during_an_in_flight_update_go_out_after_it(dev, srv):
     srv.release("update")
     second = srv.wait("update", count=2, timeout=15)
     assert second.params.get("lt") == "400" and "/3303/5" in links_of(second), second
+
+
+# ------------------------------------------------------------------------------------------ 2.5 object observations
+def _instances(payload: bytes) -> set[int]:
+    return set(tlv.decode_object(payload, lambda rid: None, keep_unknown=True))
+
+
+def test_object_observation_notifies_when_instances_come_and_go(dev, srv):
+    assert dev.h.cmd("AT#LWM2MNEWINST=0,3303,0") == OK
+    srv.wait("update", predicate=lambda r: "/3303/0" in links_of(r))
+    obs = srv.observe("/3303", accept=TLV)
+    code, payload, first = obs.wait(1)
+    assert code == "2.05" and first.opt.observe is not None and _instances(payload) == {0}
+    # created by the host
+    assert dev.h.cmd("AT#LWM2MNEWINST=0,3303,1") == OK
+    code, payload, _ = obs.wait(2, timeout=15)
+    assert code == "2.05" and _instances(payload) == {0, 1}
+    # created by the server
+    assert srv.request("POST", "/3303", tlv.encode_instance({5700: 1.5}, lambda r: "float", 7), cf=TLV)[0] == "2.01"
+    code, payload, _ = obs.wait(3, timeout=15)
+    assert _instances(payload) == {0, 1, 7}
+    # deleted by the server
+    assert srv.request("DELETE", "/3303/1")[0] == "2.02"
+    code, payload, _ = obs.wait(4, timeout=15)
+    assert _instances(payload) == {0, 7}
+
+
+def test_deleting_an_observed_instance_ends_its_observations_with_4_04(dev, srv):
+    assert dev.h.cmd("AT#LWM2MNEWINST=0,3303,2") == OK
+    assert dev.h.cmd("AT#LWM2MNEWINST=0,3303,3") == OK
+    srv.wait("update", predicate=lambda r: "/3303/3" in links_of(r))
+    on_instance = srv.observe("/3303/2", accept=TLV)
+    on_resource = srv.observe("/3303/2/5700")
+    on_other = srv.observe("/3303/3", accept=TLV)
+    for o in (on_instance, on_resource, on_other):
+        assert o.wait(1)[0] == "2.05"
+    assert srv.request("DELETE", "/3303/2")[0] == "2.02"
+    for o in (on_instance, on_resource):
+        code, _, msg = o.wait(2, timeout=15)
+        assert code == "4.04" and msg.opt.observe is None
+    assert len(on_other.answers) == 1 and not on_other.ended     # the sibling instance is untouched
+    assert srv.request("GET", "/3303/2")[0] == "4.04"
+
+
+def test_object_observation_notifications_keep_pmin(dev, srv):
+    import time
+    assert srv.request("PUT", "/3303", query=("pmin=12",))[0] == "2.04"      # 3 s at --time-scale 4
+    obs = srv.observe("/3303", accept=TLV)
+    obs.wait(1)
+    t0 = time.monotonic()
+    assert dev.h.cmd("AT#LWM2MNEWINST=0,3303,4") == OK
+    code, payload, _ = obs.wait(2, timeout=15)
+    assert time.monotonic() - t0 >= 2.5 and 4 in _instances(payload)

@@ -237,7 +237,10 @@ class Agent:
             self.modem.urc(f'#LWM2MMON: UPD,"/{path[0]}/{path[1]}/{path[2]}/{path[3]}"')
         self.site.changed(path[:3])
 
-    def _on_structure_change(self) -> None:
+    def _on_structure_change(self, path: tuple, event: str) -> None:
+        """An instance came or went (host, server or module): the object's observations notify, an
+        observation of a deleted instance ends, and the registration's links are updated."""
+        self.site.structure_changed(path, event)
         if self.registered:
             self.request_update(links=True)
 

@@ -166,6 +166,17 @@ class Observation:
         self._arm()
 
 
+    def gone(self, message) -> None:
+        """What it observes no longer exists: send the final (error) notification and stop."""
+        if not self.active:
+            return
+        self.cancel()
+        try:
+            self.servobs.trigger(message, is_last=True)
+        except Exception:
+            log.exception("final notification of %s failed", self.path)
+
+
 class NotifyTracker:
     """Sees, in aiocoap's message layer, whether a confirmable notification was acknowledged.
 

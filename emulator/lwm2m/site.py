@@ -146,6 +146,18 @@ class Site(ObservableResource):
             for o in list(self.observers.get(path[:n], ())):
                 o.changed()
 
+    def structure_changed(self, path: tuple, event: str) -> None:
+        """Instance path (oid, iid) was created or deleted. Observations of the object notify (subject
+        to pmin, as any change); those of the deleted instance or of its resources end with a 4.04
+        notification (RFC 7641 3.2: a non-2.xx notification ends the observation)."""
+        oid = path[0]
+        if event == "deleted":
+            for p in [p for p in self.observers if len(p) >= 2 and p[:2] == tuple(path)]:
+                for o in list(self.observers.pop(p, ())):
+                    o.gone(_resp(C.NOT_FOUND))
+        for o in list(self.observers.get((oid,), ())):
+            o.changed()
+
     def drop_observations(self) -> None:
         """A new registration: the server forgot every observation, so do we (silently)."""
         for obs in self.observers.values():
