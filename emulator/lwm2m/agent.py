@@ -84,6 +84,7 @@ class Agent:
         self.model_errors: list[str] = []
         self.fota = None
         modem.events.subscribe("registration", self._on_network)
+        modem.events.subscribe("power", self._on_power)
 
     # ================================================================== power
     @property
@@ -194,6 +195,11 @@ class Agent:
         store.live[(3, 0, 13)] = lambda: int(m.clock.wall())
         store.live[(3, 0, 14)] = self._utc_offset
         store.live[(3, 0, 10)] = lambda: max(0, m.fs.free() // 1024)
+        # the supply side follows the module's battery until the host sets the value (#LWM2MSET: host
+        # control wins, guide 3.1.9; a host-set value is kept across restarts, see below)
+        store.live[(3, 0, 7)] = lambda: {0: m.power.voltage_mv}
+        store.live[(3, 0, 9)] = lambda: m.power.level
+        store.live[(3, 0, 20)] = lambda: m.power.battery_status
         net = m.profile["network"]
         if 4 in self.models:
             store.create_instance(4, 0, {0: 6, 1: {0: 6}, 2: -(113 - 2 * int(net["rssi"])), 3: 0,
@@ -216,6 +222,8 @@ class Agent:
         if 11 in self.models:
             store.create_instance(11, 1, {0: "lwm2m", 1: ""})
         store.load_saved()
+        for key in store.host_written():        # what the host set replaces the module's live value
+            store.live.pop(key, None)
         store.on_change(self._on_store_change)
         store.on_structure(self._on_structure_change)
         return store
@@ -236,6 +244,14 @@ class Agent:
         if oid in self.monitor and source in ("host", "server"):
             self.modem.urc(f'#LWM2MMON: UPD,"/{path[0]}/{path[1]}/{path[2]}/{path[3]}"')
         self.site.changed(path[:3])
+
+    def _on_power(self, what: str = "") -> None:
+        """Battery or charger changed: observers of the resources that still follow it notify."""
+        if self.store is None:
+            return
+        for rid in (7, 9, 20):
+            if (3, 0, rid) in self.store.live:
+                self.site.changed((3, 0, rid))
 
     def _on_structure_change(self, path: tuple, event: str) -> None:
         """An instance came or went (host, server or module): the object's observations notify, an

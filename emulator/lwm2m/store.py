@@ -265,6 +265,10 @@ class Store:
     def mark_host_written(self, oid: int, iid: int, rid: int) -> None:
         self._host_written.add((oid, iid, rid))
 
+    def host_written(self) -> set[tuple[int, int, int]]:
+        """The resources whose value the host set (#LWM2MSET/#LWM2MW): kept in NVM."""
+        return set(self._host_written)
+
     def load_saved(self) -> None:
         if self.nvm is None:
             return

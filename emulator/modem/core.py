@@ -16,6 +16,7 @@ from ..port import Port
 from .events import EventBus
 from .fs import FileSystem
 from .nvm import NVM
+from .power import PowerSupply
 from .profile import Profile
 from .radio import Network, Pdp, Sim
 from .settings import BASE, EXT, Settings
@@ -58,6 +59,7 @@ class Modem:
         self.sim = Sim(self, self.profile["sim"])
         self.network = Network(self, self.profile["network"])
         self.pdp = Pdp(self)
+        self.power = PowerSupply(self, self.profile["battery"], self.profile["adc"])
         self.registry = registry or default_registry()
         self.engine = Engine(self, self.registry, shared_parser(), clean_output=clean_output)
         self.ext: dict[str, Any] = {}          # per-family state (e.g. "lwm2m": the agent)
