@@ -317,3 +317,41 @@ def test_object_observation_notifications_keep_pmin(dev, srv):
     assert dev.h.cmd("AT#LWM2MNEWINST=0,3303,4") == OK
     code, payload, _ = obs.wait(2, timeout=15)
     assert time.monotonic() - t0 >= 2.5 and 4 in _instances(payload)
+
+
+# ------------------------------------------------------------------------------------------ the same, from Leshan
+@pytest.mark.leshan
+def test_rules_seen_from_leshan(tmp_path, leshan):
+    """What Leshan's REST API can send: a read of /0, a bad binding, an object observation."""
+    import uuid
+    ep = f"rules-{uuid.uuid4().hex[:8]}"
+    emu = EmulatorProcess(tmp_path / "s", "--lwm2m-server", leshan.coap_uri, "--time-scale", "4")
+    h = emu.open()
+    events = None
+    try:
+        assert h.cmd(f'AT#LWM2MINJKEYS=0,1,"{ep}"') == OK
+        assert h.cmd("AT#REBOOT") == OK
+        assert h.cmd("ATE0") == OK
+        h.echo = False
+        h.wait_network()
+        events = leshan.events(ep)
+        assert h.cmd("AT#LWM2MENA=1") == OK
+        leshan.wait_client(ep, timeout=30)
+        for path in ("0", "0/0", "0/0/0"):
+            res = leshan.read(ep, path, format="TLV")
+            assert not res.get("success") and "UNAUTHORIZED" in res["status"], (path, res)
+        res = leshan.write(ep, "1/0/7", "XYZ", "string", format="TEXT")
+        assert not res.get("success") and "BAD_REQUEST" in res["status"], res
+        assert leshan.client(ep)["bindingMode"] == "U"
+        assert h.cmd("AT#LWM2MNEWINST=0,3303,0") == OK
+        events.wait_event("UPDATED", timeout=30, predicate=lambda e: "/3303/0" in str(e))
+        res = leshan.observe(ep, "3303", format="TLV")
+        assert res.get("success"), res
+        assert h.cmd("AT#LWM2MNEWINST=0,3303,1") == OK
+        ev = events.wait_event("NOTIFICATION", timeout=30)
+        assert '"id":1' in str(ev).replace(" ", "") or "'id': 1" in str(ev), ev
+    finally:
+        if events is not None:
+            events.close()
+        h.close()
+        emu.kill()

@@ -302,7 +302,8 @@ class Site(ObservableResource):
         that contradict each other) are stored and ignored by the observations (observe.py)."""
         if len(path) > 3:
             return _resp(C.BAD_REQUEST)
-        self.store._inst(path[0], path[1]) if len(path) >= 2 else self.store.model(path[0])
+        if len(path) >= 2:
+            self.store._inst(path[0], path[1])          # a missing instance or resource is 4.04
         numeric = False
         if len(path) == 3:
             rm = self.store.resource_model(path[0], path[2])
