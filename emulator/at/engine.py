@@ -313,7 +313,7 @@ class Engine:
             handler, form = spec.handlers[SET], SET          # ATE == ATE0
         if handler is None:
             raise AtError()
-        args = spec.bind(cmd) if form == SET else []
+        args = spec.bind(cmd, ctx) if form == SET else []
         gate = spec.gate(ctx, form) if spec.gate else None
         if gate is not None:                       # the command waits (e.g. the agent's busy window)
             return spec, self._after_gate(gate, handler, ctx, args)

@@ -12,6 +12,12 @@ A command family module does:
 
 Handlers get a context (the modem and the engine services) and the typed parameter values;
 they return None, one information line, or a list of lines, or raise AtError. They may be async.
+
+An omitted sub-parameter (empty, ``AT+CMD=,10``, or left off the end) is filled in once, here, by one
+rule (guide 2.2 and 2.2.2): a parameter-type command (declared with ``keeps=fn(ctx)`` giving the values
+it holds now) keeps its previous value; otherwise the default of the command's parameter table
+(``default=``) applies; a parameter with neither is refused when mandatory (``optional=False``), and
+reaches the handler as None when it may be absent (the table's "-": the handler decides).
 """
 from __future__ import annotations
 
@@ -116,6 +122,7 @@ class Spec:
     lf_join: bool = False          # multi-line answers joined by a bare <LF> (guide 2.2.2.3)
     test_answer: Callable[..., Any] | str | None = None
     max_args: int | None = None    # None: len(args)
+    keeps: Callable[..., Sequence[Any] | None] | None = None   # keeps(ctx) -> values held now (None: none)
     gate: Callable[..., Any] | None = None   # gate(ctx, form) -> awaitable to wait for before running, or None
 
     # -- decorators --------------------------------------------------------------------------
@@ -138,21 +145,30 @@ class Spec:
         return self._on(TEST)(fn)
 
     # -- derived behaviour -------------------------------------------------------------------
-    def bind(self, cmd: Command) -> list[Any]:
-        """Typed values for a SET command, defaults filled in; AtError when they don't fit."""
+    def bind(self, cmd: Command, ctx: Any = None) -> list[Any]:
+        """Typed values for a SET command, omitted ones filled in (see the module docstring); AtError
+        when they don't fit."""
         params = cmd.params
         limit = self.max_args if self.max_args is not None else len(self.args)
         if len(params) > limit:
             raise AtError(OPERATION_NOT_SUPPORTED)
+        held: Sequence[Any] = ()
+        if self.keeps is not None and ctx is not None and any(
+                (params[i] if i < len(params) else None) is None for i in range(len(self.args))):
+            held = self.keeps(ctx) or ()
         values = []
         for i, arg in enumerate(self.args):
             p = params[i] if i < len(params) else None
-            if p is None:
-                if not arg.optional:
-                    raise AtError(OPERATION_NOT_SUPPORTED)
-                values.append(arg.default)
-            else:
+            if p is not None:
                 values.append(arg.convert(p))
+            elif i < len(held) and held[i] is not None:
+                values.append(held[i])             # a parameter-type command keeps its value
+            elif arg.default is not None:
+                values.append(arg.default)         # the default of the parameter table
+            elif arg.optional:
+                values.append(None)                # may be absent: the handler decides
+            else:
+                raise AtError(OPERATION_NOT_SUPPORTED)
         return values
 
     def default_test_lines(self) -> list[str]:
@@ -178,9 +194,12 @@ class Family:
 
     def command(self, name: str, *args: Arg, needs_sim: bool = False, lf_join: bool = False,
                 test_answer: Any = None, max_args: int | None = None, aliases: Sequence[str] = (),
-                gate: Callable[..., Any] | None = None) -> Spec:
+                gate: Callable[..., Any] | None = None,
+                keeps: Callable[..., Sequence[Any] | None] | None = None) -> Spec:
+        """Declare a command. keeps(ctx): for a parameter-type command, the values it holds now (one per
+        declared parameter, None where it holds none): omitted sub-parameters keep them (guide 2.2)."""
         spec = Spec(name.upper(), tuple(args), needs_sim=needs_sim, lf_join=lf_join,
-                    test_answer=test_answer, max_args=max_args, gate=gate)
+                    test_answer=test_answer, max_args=max_args, gate=gate, keeps=keeps)
         for n in (name, *aliases):
             if n.upper() in self.specs:
                 raise ValueError(f"command {n} declared twice")

@@ -1,4 +1,12 @@
-"""The #LWM2M commands of the guide (section 3.1), on top of the agent."""
+"""The #LWM2M commands of the guide (section 3.1), on top of the agent.
+
+Omitted sub-parameters follow the registry's rule (emulator/at/registry.py): the defaults below are
+the guide's parameter tables (audited command by command: <agentInstance>/<agentInstanceID> 0 except
+#LWM2MNFYACKENA, #LWM2MMON <action> 0, #LWM2MENA <en> 0 <pdpId> 1 <mode> 0 guard times 5,
+#LWM2MACK and #LWM2MFOTAACK <action> 1, #LWM2MFOTACFG <mode> 0); "N/A" parameters stay mandatory.
+#LWM2MFOTACFG holds its mode (an omitted <mode> keeps it); #LWM2MENA holds nothing once disabled
+(its read shows only 0), so its omitted parameters take the table's defaults.
+"""
 from __future__ import annotations
 
 import re
@@ -116,7 +124,7 @@ stat.read(_unsupported)
 stat.test(_ok)
 
 # ---------------------------------------------------------------------------- #LWM2MENA
-ena = _cmd("#LWM2MENA", Int("en", (0, 1), optional=False), Int("pdpId", (1, 6), default=1),
+ena = _cmd("#LWM2MENA", Int("en", (0, 1), default=0), Int("pdpId", (1, 6), default=1),
            Int("mode", (0, 1), default=0), Int("guardRequestTime", (1, 100), default=5),
            Int("guardReleaseTime", (1, 100), default=5), needs_sim=True, gate=None)
 
@@ -161,7 +169,7 @@ def _(ctx, action):
 ack.read(_unsupported)
 
 # ---------------------------------------------------------------------------- #LWM2MMON
-mon = _cmd("#LWM2MMON", Int("action", (0, 1), optional=False), Int("objectID", (1, 65535), optional=False),
+mon = _cmd("#LWM2MMON", Int("action", (0, 1), default=0), Int("objectID", (1, 65535), optional=False),
            needs_sim=True)
 
 
@@ -200,7 +208,7 @@ def _host_path(agent, oid, iid, rid, riid, need: str):
     return rm
 
 
-_URI = (Int("agentInstance", (0, 4), optional=False), Int("objectID", ID, optional=False),
+_URI = (Int("agentInstance", (0, 4), default=0), Int("objectID", ID, optional=False),
         Int("objectInstanceID", ID, optional=False), Int("resourceID", ID, optional=False),
         Int("resourceInstanceID", ID, optional=False))
 
@@ -254,7 +262,7 @@ ex.read(_ok)
 
 # ---------------------------------------------------------------------------- #LWM2MSTS
 SERVER_IDS = [(0, 0), (10, 12), (20, 20), (999, 999)]
-sts = _cmd("#LWM2MSTS", Int("agentInstance", (0, 2), optional=False), Int("serverURI", SERVER_IDS),
+sts = _cmd("#LWM2MSTS", Int("agentInstance", (0, 2), default=0), Int("serverURI", SERVER_IDS),
            Str("URI", max_len=255), Int("isBootstrapServer", (0, 1), default=0), needs_sim=True)
 
 
@@ -342,7 +350,7 @@ def _(ctx, t, oid, iid, rid, riid):
 lget.read(_ok)
 
 # ---------------------------------------------------------------------------- #LWM2MNEWINST
-newinst = _cmd("#LWM2MNEWINST", Int("agentInstance", (0, 0), optional=False),
+newinst = _cmd("#LWM2MNEWINST", Int("agentInstance", (0, 0), default=0),
                Int("objectID", (7, 65534), optional=False), Int("objectInstanceId", (0, 65534), optional=False),
                needs_sim=True)
 
@@ -359,8 +367,8 @@ def _(ctx, agent_id, oid, iid):
 newinst.read(_ok)
 
 # ---------------------------------------------------------------------------- FOTA
-fotacfg = _cmd("#LWM2MFOTACFG", Int("agentInstance", (0, 4), optional=False), Int("mode", (0, 3), optional=False),
-               needs_sim=True)
+fotacfg = _cmd("#LWM2MFOTACFG", Int("agentInstance", (0, 4), default=0), Int("mode", (0, 3), default=0),
+               needs_sim=True, keeps=lambda ctx: (None, ctx.modem.nvm.get("lwm2m_fota_mode")))
 
 
 @fotacfg.set
@@ -373,7 +381,7 @@ def _(ctx, agent_id, mode):
 
 fotacfg.read(_ok)
 
-fotaack = _cmd("#LWM2MFOTAACK", Int("agentInstance", (0, 4), optional=False), Int("action", (1, 1), default=1),
+fotaack = _cmd("#LWM2MFOTAACK", Int("agentInstance", (0, 4), default=0), Int("action", (1, 1), default=1),
                needs_sim=True)
 
 
@@ -389,7 +397,7 @@ def _(ctx, agent_id, action):
 fotaack.read(_unsupported)
 
 # ---------------------------------------------------------------------------- #LWM2MINJKEYS
-injkeys = _cmd("#LWM2MINJKEYS", Int("agentInstance", (0, 4), optional=False), Int("mode", (0, 3), optional=False),
+injkeys = _cmd("#LWM2MINJKEYS", Int("agentInstance", (0, 4), default=0), Int("mode", (0, 3), optional=False),
                Str("epName", max_len=64), Str("identity", max_len=64), Str("secretKey", max_len=64),
                needs_sim=True, test_answer=None)
 
@@ -424,7 +432,7 @@ injkeys.read(_ok)
 injkeys.test(_ok)
 
 # ---------------------------------------------------------------------------- notify-ack lists
-nfyuri = _cmd("#LWM2MNFYACKURI", Int("agentInstanceID", (0, 4), optional=False),
+nfyuri = _cmd("#LWM2MNFYACKURI", Int("agentInstanceID", (0, 4), default=0),
               Int("operation", (0, 2), optional=False), Int("objectID", ID), Int("objectInstanceID", ID),
               Int("resourceID", ID), needs_sim=True)
 
@@ -472,7 +480,7 @@ def _(ctx, agent_id, action):
 nfyena.read(_ok)
 
 # ---------------------------------------------------------------------------- #LWM2MEXIST
-exist = _cmd("#LWM2MEXIST", Raw("agentInstance", optional=False), Raw("objectNumber"),
+exist = _cmd("#LWM2MEXIST", Raw("agentInstance", default=0), Raw("objectNumber"),
              Raw("objectInstanceNumber"), Raw("resourceNumber"), Raw("resourceInstanceNumber"), needs_sim=True,
              test_answer="#LWM2MEXIST: (0-2),(0-65535),(0-65535),(0-65535),(0-65535)")
 
@@ -483,6 +491,9 @@ def _(ctx, *raw):
     values = []
     seen_gap = False
     for p in raw:
+        if isinstance(p, int):                  # the table's default (agentInstance 0)
+            values.append(p)
+            continue
         if p is None:
             seen_gap = True
             values.append(None)

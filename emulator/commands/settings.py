@@ -32,17 +32,16 @@ def current(modem, name: str) -> list:
 
 
 def _declare(name: str, args, factory):
-    spec = family.command(name, *args)
-    key = f"setting:{name}"
-
     def values(ctx):
         return current(ctx.modem, name)
 
+    # parameter-type commands: an omitted sub-parameter keeps the value held now (guide 2.2)
+    spec = family.command(name, *args, keeps=values)
+    key = f"setting:{name}"
+
     @spec.set
     def _(ctx, *given):
-        current = values(ctx)
-        new = [g if g is not None else current[i] for i, g in enumerate(given)]
-        ctx.modem.nvm.set(key, new)
+        ctx.modem.nvm.set(key, list(given))
 
     @spec.read
     def _(ctx):

@@ -77,7 +77,11 @@ class Agent:
         self._bs_finished: asyncio.Future | None = None
         self._ring_task: asyncio.Task | None = None
         self._disable_task: asyncio.Task | None = None
+        # what the server was last told (Register or Update): a change made while a request is in
+        # flight is compared against it once the request completes, and sent in an Update then
         self._sent_lifetime: int | None = None
+        self._sent_binding: str | None = None
+        self._sent_links: str | None = None
         self._closing: set[asyncio.Task] = set()
         self._pending_notify: list = []
         self._stored_notify: list = []
@@ -89,6 +93,7 @@ class Agent:
         self.model_errors: list[str] = []
         self.fota = None
         modem.events.subscribe("registration", self._on_network)
+        modem.events.subscribe("power", self._on_power)
 
     # ================================================================== power
     @property
@@ -241,12 +246,17 @@ class Agent:
         store.create_instance(3, 0, {
             0: ident["manufacturer"], 1: ident["model"], 2: ident["serial"],
             6: {0: 1}, 7: {0: 3800}, 8: {0: 100}, 9: 100, 10: 0, 11: {0: 0},
-            15: "UTC", 16: "U", 17: "Cat-M1 module", 19: ident.get("software", ""), 20: 0, 21: 4096,
+            15: "UTC", 16: str(self.cfg.get("supported_binding", "U")), 17: "Cat-M1 module", 19: ident.get("software", ""), 20: 0, 21: 4096,
         })
         store.live[(3, 0, 3)] = lambda: m.nvm.get("firmware_revision") or ident["revision"]
         store.live[(3, 0, 13)] = lambda: int(m.clock.wall())
         store.live[(3, 0, 14)] = self._utc_offset
         store.live[(3, 0, 10)] = lambda: max(0, m.fs.free() // 1024)
+        # the supply side follows the module's battery until the host sets the value (#LWM2MSET: host
+        # control wins, guide 3.1.9; a host-set value is kept across restarts, see below)
+        store.live[(3, 0, 7)] = lambda: {0: m.power.voltage_mv}
+        store.live[(3, 0, 9)] = lambda: m.power.level
+        store.live[(3, 0, 20)] = lambda: m.power.battery_status
         net = m.profile["network"]
         if 4 in self.models:
             store.create_instance(4, 0, {0: 6, 1: {0: 6}, 2: -(113 - 2 * int(net["rssi"])), 3: 0,
@@ -269,6 +279,8 @@ class Agent:
         if 11 in self.models:
             store.create_instance(11, 1, {0: "lwm2m", 1: ""})
         store.load_saved()
+        for key in store.host_written():        # what the host set replaces the module's live value
+            store.live.pop(key, None)
         store.on_change(self._on_store_change)
         store.on_structure(self._on_structure_change)
         return store
@@ -290,7 +302,18 @@ class Agent:
             self.modem.urc(f'#LWM2MMON: UPD,"/{path[0]}/{path[1]}/{path[2]}/{path[3]}"')
         self.site.changed(path[:3])
 
-    def _on_structure_change(self) -> None:
+    def _on_power(self, what: str = "") -> None:
+        """Battery or charger changed: observers of the resources that still follow it notify."""
+        if self.store is None:
+            return
+        for rid in (7, 9, 20):
+            if (3, 0, rid) in self.store.live:
+                self.site.changed((3, 0, rid))
+
+    def _on_structure_change(self, path: tuple, event: str) -> None:
+        """An instance came or went (host, server or module): the object's observations notify, an
+        observation of a deleted instance ends, and the registration's links are updated."""
+        self.site.structure_changed(path, event)
         if self.registered:
             self.request_update(links=True)
 
@@ -406,16 +429,16 @@ class Agent:
     async def _register(self) -> bool:
         self.tlt("REGISTERING")
         for attempt in range(REGISTER_ATTEMPTS):
+            lifetime, links, binding = self._lifetime(), self._links(), self._binding()
             try:
-                await self.client.register(self.server.uri, self.endpoint, self._lifetime(), self._links(),
-                                           binding=self._binding())
+                await self.client.register(self.server.uri, self.endpoint, lifetime, links, binding=binding)
             except ClientError as exc:
                 log.info("registration attempt %d failed: %s", attempt + 1, exc)
                 if attempt + 1 < REGISTER_ATTEMPTS:
                     await self.clock.sleep(RETRY_BACKOFF[min(attempt, len(RETRY_BACKOFF) - 1)])
                 continue
             self.registered = True
-            self._sent_lifetime = self._lifetime()
+            self._sent_lifetime, self._sent_links, self._sent_binding = lifetime, links, binding
             self.site.drop_observations()
             self.tlt("REGISTERED")
             self.modem.events.emit("lwm2m", event="registered")
@@ -464,9 +487,16 @@ class Agent:
         if self._update_wanted is not None:
             self._update_wanted.set()
 
+    def _registration_outdated(self) -> bool:
+        """Object links, lifetime or binding differ from what the server was last told."""
+        return (self._links(), self._lifetime(), self._binding()) != \
+            (self._sent_links, self._sent_lifetime, self._sent_binding)
+
     async def _update_loop(self) -> None:
         self._update_wanted = asyncio.Event()
         while True:
+            if self._registration_outdated():       # changed while the last request was in flight
+                self._update_wanted.set()
             lifetime = self._lifetime()
             due = max(1.0, lifetime * 0.9)
             lead = float(self.params[2]) if self.params[1] == 1 else 0.0
@@ -478,12 +508,14 @@ class Agent:
             if self.params[1] == 1 and self.status != ACTIVE:
                 await self._wait_ack("UPD")
                 self._set_active()
-            links, self._update_links = self._update_links, False
-            lifetime = self._lifetime()
+            forced, self._update_links = self._update_links, False
+            lifetime, binding, links = self._lifetime(), self._binding(), self._links()
             changed_lt = lifetime if lifetime != self._sent_lifetime else None
+            changed_b = binding if binding != self._sent_binding else None
             try:
-                await self.client.update(lifetime=changed_lt, links=self._links() if links else None)
-                self._sent_lifetime = lifetime
+                await self.client.update(lifetime=changed_lt, binding=changed_b,
+                                         links=links if forced or links != self._sent_links else None)
+                self._sent_lifetime, self._sent_binding, self._sent_links = lifetime, binding, links
                 self.modem.events.emit("lwm2m", event="updated")
             except ClientError as exc:
                 log.info("update failed (%s): registering again", exc)
@@ -647,6 +679,29 @@ class Agent:
         self.store._changed((3, 0, rid, 0), "server")
         return True
 
+    BINDINGS = ("U", "UQ", "S", "SQ", "US", "UQS")      # the binding modes of LwM2M 1.0 (5.3.1.1)
+
+    def binding_supported(self, binding: str) -> bool:
+        """A 1.0 binding mode whose transports (and queue mode) /3/0/16 says the device supports."""
+        try:
+            supported = str(self.store.get(3, 0, 16))
+        except StoreError:
+            supported = "U"
+        if binding not in self.BINDINGS:
+            return False
+        return set(binding) - {"Q"} <= set(supported) - {"Q"} and ("Q" not in binding or "Q" in supported)
+
+    def check_server_write(self, path: tuple, value: Any):
+        """Whether a server Write may be applied, before anything of the request is stored: a CoAP code
+        to refuse it with (4.00 for a binding /3/0/16 does not list, a lifetime below 1 s), or None."""
+        from .site import C
+        oid, iid, rid = path
+        if (oid, rid) == (1, 7) and not self.binding_supported(str(value)):
+            return C.BAD_REQUEST
+        if (oid, rid) == (1, 1) and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            return C.BAD_REQUEST
+        return None
+
     def server_write(self, path: tuple, value: Any):
         """A Write from the server to one resource; returns a CoAP code to answer, or None (2.04)."""
         oid, iid, rid = path
@@ -659,7 +714,7 @@ class Agent:
                 return None if done else C.BAD_REQUEST
         # values of the host's own instances are "Auto" settings: a server write to them is kept too
         self.store.set(oid, iid, rid, value, source="server", persist=(oid, iid) in self.store.user_instances)
-        if (oid, rid) == (1, 1):
+        if (oid, rid) in ((1, 1), (1, 7)):          # what the registration says changed: Update now
             self.request_update()
         return None
 

@@ -167,12 +167,15 @@ class CoapClient:
         self.location = tuple(resp.opt.location_path)
         log.info("registered at %s/%s", server, "/".join(self.location))
 
-    async def update(self, lifetime: int | None = None, links: str | None = None) -> None:
+    async def update(self, lifetime: int | None = None, links: str | None = None,
+                     binding: str | None = None) -> None:
+        """Update (LwM2M 1.0.2 5.3.2): lt and b only when they changed, links when the list did."""
         if not self.location:
             raise ClientError("not registered")
         uri = f"{self.server}/{'/'.join(self.location)}"
-        if lifetime is not None:
-            uri += f"?lt={lifetime}"
+        query = ([f"lt={lifetime}"] if lifetime is not None else []) + ([f"b={binding}"] if binding else [])
+        if query:
+            uri += "?" + "&".join(query)
         resp = await self.request(C.POST, uri, links.encode() if links else b"", fmt.LINK if links else None)
         if resp.code != C.CHANGED:
             raise ClientError(f"update answered {resp.code}")

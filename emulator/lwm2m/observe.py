@@ -31,6 +31,18 @@ def _number(v: Any) -> float | None:
     return None
 
 
+def consistent(a: dict[str, float]) -> bool:
+    """gt/lt/st that contradict each other (lt not below gt, or lt + 2*st not below gt) are ignored
+    as a set: each change then notifies, as without change conditions. (pmax below pmin is ignored
+    in _arm: no periodic notification.)"""
+    if "lt" in a and "gt" in a:
+        if a["lt"] >= a["gt"]:
+            return False
+        if "st" in a and a["lt"] + 2 * a["st"] >= a["gt"]:
+            return False
+    return True
+
+
 class Observation:
     def __init__(self, site: "Site", path: tuple, servobs, request):
         self.site = site
@@ -111,7 +123,7 @@ class Observation:
         if new == self.last_value:
             return False
         a = self.attrs()
-        if not any(k in a for k in ("gt", "lt", "st")):
+        if not any(k in a for k in ("gt", "lt", "st")) or not consistent(a):
             return True
         n, old = _number(new), _number(self.last_value)
         if n is None or old is None:
@@ -152,6 +164,17 @@ class Observation:
         except Exception:
             log.exception("notification of %s failed", self.path)
         self._arm()
+
+
+    def gone(self, message) -> None:
+        """What it observes no longer exists: send the final (error) notification and stop."""
+        if not self.active:
+            return
+        self.cancel()
+        try:
+            self.servobs.trigger(message, is_last=True)
+        except Exception:
+            log.exception("final notification of %s failed", self.path)
 
 
 class NotifyTracker:

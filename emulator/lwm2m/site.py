@@ -7,6 +7,8 @@ object, DELETE = Delete an instance.
 from __future__ import annotations
 
 import logging
+import math
+import re
 from typing import TYPE_CHECKING, Any
 
 import aiocoap
@@ -36,6 +38,20 @@ def _resp(code, payload: bytes = b"", cf: int | None = None) -> aiocoap.Message:
     if cf is not None:
         m.opt.content_format = cf
     return m
+
+
+_PERIOD = re.compile(r"[0-9]{1,10}")
+_NUMBER = re.compile(r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]{1,3})?")
+
+
+def _attribute_value_ok(name: str, value: str) -> bool:
+    """pmin/pmax: a non-negative integer (seconds, below 2**31); gt/lt/st: a finite decimal number,
+    st not negative. ASCII only: int()/float() would take other scripts' digits, "nan" or "1_0"."""
+    if name in ("pmin", "pmax"):
+        return value.isascii() and bool(_PERIOD.fullmatch(value)) and int(value) < 2**31
+    if not (value.isascii() and _NUMBER.fullmatch(value) and math.isfinite(float(value))):
+        return False
+    return name != "st" or float(value) >= 0
 
 
 def parse_path(parts) -> tuple[int, ...] | None:
@@ -98,7 +114,7 @@ class Site(ObservableResource):
     async def add_observation(self, request, serverobservation):
         path = parse_path(request.opt.uri_path)
         if not path or len(path) > 3 or request.code != C.GET or request.opt.accept == fmt.LINK \
-                or not self.agent.registered or not self._readable(path):
+                or not self.agent.registered or not self.authorized(path) or not self._readable(path):
             # declined: aiocoap 0.4.17 calls the cancellation callback of a declined observation too
             # (AttributeError, then a TypeError in its own logging): decline through its API instead
             serverobservation.accept(lambda: None)
@@ -112,6 +128,11 @@ class Site(ObservableResource):
             self.observers.get(path, set()).discard(o)
         serverobservation.accept(cancel)
 
+    def authorized(self, path: tuple) -> bool:
+        """The access rule, in one place: the Security Object (/0) is for the Bootstrap-Server only;
+        a LwM2M Server gets 4.01 Unauthorized for any operation on it (LwM2M 1.0.2 E.1)."""
+        return not (path and path[0] == 0 and not self.bootstrapping)
+
     def _readable(self, path) -> bool:
         try:
             self._read_node(path)
@@ -124,6 +145,18 @@ class Site(ObservableResource):
         for n in range(1, len(path) + 1):
             for o in list(self.observers.get(path[:n], ())):
                 o.changed()
+
+    def structure_changed(self, path: tuple, event: str) -> None:
+        """Instance path (oid, iid) was created or deleted. Observations of the object notify (subject
+        to pmin, as any change); those of the deleted instance or of its resources end with a 4.04
+        notification (RFC 7641 3.2: a non-2.xx notification ends the observation)."""
+        oid = path[0]
+        if event == "deleted":
+            for p in [p for p in self.observers if len(p) >= 2 and p[:2] == tuple(path)]:
+                for o in list(self.observers.pop(p, ())):
+                    o.gone(_resp(C.NOT_FOUND))
+        for o in list(self.observers.get((oid,), ())):
+            o.changed()
 
     def drop_observations(self) -> None:
         """A new registration: the server forgot every observation, so do we (silently)."""
@@ -166,6 +199,8 @@ class Site(ObservableResource):
                 return self.agent.bootstrap_delete(())
             return _resp(C.METHOD_NOT_ALLOWED)
         self.agent.server_activity()
+        if not self.authorized(path):
+            return _resp(C.UNAUTHORIZED)
         oid = path[0]
         if oid not in self.store.models or oid not in self.store.objects:
             return _resp(C.NOT_FOUND)
@@ -198,8 +233,6 @@ class Site(ObservableResource):
     # ------------------------------------------------------------------ read
     def _read_node(self, path) -> Any:
         oid = path[0]
-        if oid == 0 and not self.bootstrapping:
-            raise StoreError("method", "security object")
         if len(path) == 1:
             return {iid: self.store.instance(oid, iid) for iid in self.store.instance_ids(oid)}
         if len(path) == 2:
@@ -262,21 +295,32 @@ class Site(ObservableResource):
         return _resp(C.CONTENT, text.encode(), fmt.LINK)
 
     def _write_attributes(self, request, path) -> aiocoap.Message:
+        """Write-Attributes (LwM2M 1.0.2 5.4.4, attributes of 5.1.2). pmin/pmax: non-negative integers,
+        on an object, instance or resource; gt/lt/st: numbers, only on a resource of numeric type
+        (Integer, Float), st not negative; "name" or "name=" removes one. Anything else is 4.00 and
+        changes nothing. Values the text says to ignore rather than refuse (pmax below pmin, lt/gt/st
+        that contradict each other) are stored and ignored by the observations (observe.py)."""
+        if len(path) > 3:
+            return _resp(C.BAD_REQUEST)
+        if len(path) >= 2:
+            self.store._inst(path[0], path[1])          # a missing instance or resource is 4.04
+        numeric = False
+        if len(path) == 3:
+            rm = self.store.resource_model(path[0], path[2])
+            numeric = rm.type in ("integer", "float")
         attrs = dict(self.attributes.get(path, {}))
         for q in request.opt.uri_query:
             name, _, value = q.partition("=")
             if name not in ATTRS:
                 return _resp(C.BAD_REQUEST)
+            if name in ("gt", "lt", "st") and not numeric:
+                return _resp(C.BAD_REQUEST)
             if value == "":
                 attrs.pop(name, None)
                 continue
-            try:
-                float(value)
-            except ValueError:
+            if not _attribute_value_ok(name, value):
                 return _resp(C.BAD_REQUEST)
             attrs[name] = value
-        if "pmin" in attrs and "pmax" in attrs and float(attrs["pmax"]) < float(attrs["pmin"]):
-            return _resp(C.BAD_REQUEST)
         self.attributes[path] = attrs
         for p, obs in self.observers.items():
             if p[:len(path)] == path:
@@ -318,6 +362,9 @@ class Site(ObservableResource):
             value = fmt.decode(cf, path, request.payload, types)
             if not self._shape_ok(oid, path[2], value):
                 return _resp(C.BAD_REQUEST)
+            refused = self.agent.check_server_write(path, value)
+            if refused is not None:
+                return _resp(refused)
             return _resp(self.agent.server_write(path, value) or C.CHANGED)
         self.store._inst(oid, path[1])
         values = fmt.decode(cf, path, request.payload, types)
@@ -326,6 +373,9 @@ class Site(ObservableResource):
                 return _resp(C.METHOD_NOT_ALLOWED)
             if not self._shape_ok(oid, rid, values[rid]):
                 return _resp(C.BAD_REQUEST)
+            refused = self.agent.check_server_write((oid, path[1], rid), values[rid])
+            if refused is not None:
+                return _resp(refused)
         for rid, v in values.items():
             code = self.agent.server_write((oid, path[1], rid), v)
             if code is not None and not code.is_successful():

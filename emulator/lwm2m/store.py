@@ -56,7 +56,7 @@ class Store:
         self.user_instances: set[tuple[int, int]] = set()     # made by #LWM2MNEWINST
         self._host_written: set[tuple[int, int, int]] = set()  # values set by the host: persisted
         self._listeners: list[Callable[[tuple, str], None]] = []
-        self._structure_listeners: list[Callable[[], None]] = []
+        self._structure_listeners: list[Callable[[tuple, str], None]] = []
 
     # ------------------------------------------------------------------ model helpers
     def model(self, oid: int) -> ObjectModel:
@@ -79,7 +79,8 @@ class Store:
     def on_change(self, fn: Callable[[tuple, str], None]) -> None:
         self._listeners.append(fn)
 
-    def on_structure(self, fn: Callable[[], None]) -> None:
+    def on_structure(self, fn: Callable[[tuple, str], None]) -> None:
+        """fn((oid, iid), "created" | "deleted") after an instance comes or goes."""
         self._structure_listeners.append(fn)
 
     def _changed(self, path: tuple, source: str) -> None:
@@ -89,10 +90,10 @@ class Store:
             except Exception:
                 log.exception("store listener failed")
 
-    def _structure(self) -> None:
+    def _structure(self, path: tuple, event: str) -> None:
         for fn in list(self._structure_listeners):
             try:
-                fn()
+                fn(path, event)
             except Exception:
                 log.exception("store listener failed")
 
@@ -119,7 +120,7 @@ class Store:
         if user:
             self.user_instances.add((oid, iid))
             self.save()
-        self._structure()
+        self._structure((oid, iid), "created")
 
     def delete_instance(self, oid: int, iid: int) -> None:
         insts = self.objects.get(oid)
@@ -129,7 +130,7 @@ class Store:
         if (oid, iid) in self.user_instances:
             self.user_instances.discard((oid, iid))
             self.save()
-        self._structure()
+        self._structure((oid, iid), "deleted")
 
     def instance_ids(self, oid: int) -> list[int]:
         return sorted(self.objects.get(oid, {}))
@@ -263,6 +264,10 @@ class Store:
 
     def mark_host_written(self, oid: int, iid: int, rid: int) -> None:
         self._host_written.add((oid, iid, rid))
+
+    def host_written(self) -> set[tuple[int, int, int]]:
+        """The resources whose value the host set (#LWM2MSET/#LWM2MW): kept in NVM."""
+        return set(self._host_written)
 
     def load_saved(self) -> None:
         if self.nvm is None:

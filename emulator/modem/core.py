@@ -18,6 +18,7 @@ from .events import EventBus
 from .fs import FileSystem
 from .gnss import GnssReceiver
 from .nvm import NVM
+from .power import PowerSupply
 from .profile import Profile
 from .radio import Network, Pdp, Sim
 from .settings import BASE, EXT, Settings
@@ -68,6 +69,7 @@ class Modem:
         self.sim = Sim(self, self.profile["sim"])
         self.network = Network(self, self.profile["network"])
         self.pdp = Pdp(self)
+        self.power = PowerSupply(self, self.profile["battery"], self.profile["adc"])
         self.registry = registry or default_registry()
         self.engine = Engine(self, self.registry, shared_parser(), clean_output=clean_output)
         self.gnss = GnssReceiver(self)

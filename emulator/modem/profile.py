@@ -54,6 +54,14 @@ DEFAULTS: dict[str, Any] = {
         "radius": 5.0,                       # horizontal uncertainty, metres (/6/0/3)
         "hdop": 1.0, "satellites": 8,
     },
+    "battery": {                             # #CBC and the Device object's /3/0/7, /3/0/9, /3/0/20
+        "voltage_mv": 3800,
+        "level": 100,                        # percent
+        "charger": 0,                        # 0 not connected, 1 charging, 2 charge completed
+    },
+    "adc": {                                 # #ADC: the voltage (mV) on each analog input, by index
+        "inputs": {"1": 0},
+    },
     "lwm2m": {
         "tlt_urcs": True,                    # LWM2M-TLT registration URCs shown
         "tlt_guide_format": False,           # True: "#LWM2M-TLT: <event>,<ssid>,<url>" (guide's syntax line)
@@ -67,6 +75,7 @@ DEFAULTS: dict[str, Any] = {
         "default_server": ["coap://127.0.0.1:5683", 0],   # factory server: URI, is bootstrap
         "default_ssid": 123,
         "lifetime": 86400,
+        "supported_binding": "U",            # /3/0/16: the binding modes a server may write to /1/x/7
         "busy_window": 0.5,                  # seconds after #LWM2MENA during which #LWM2M commands fail
     },
 }
