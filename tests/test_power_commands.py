@@ -109,7 +109,7 @@ def test_battery_changes_notify_observers_until_the_host_takes_over(tmp_path):
             modem.power.set_battery(level=55, voltage_mv=3650)
             note = await loop.run_in_executor(None, obs.wait, 2, 10)
             assert note[:2] == ("2.05", b"55")
-            assert modem.ext["lwm2m"].store.get(3, 0, 7, 0) == 3650
+            assert modem.agent.store.get(3, 0, 7, 0) == 3650
             port.feed(b"AT#LWM2MSET=0,3,0,9,0,12\r")
             note = await loop.run_in_executor(None, obs.wait, 3, 10)
             assert note[:2] == ("2.05", b"12")
