@@ -46,6 +46,8 @@ class Clock:
             raise asyncio.TimeoutError()
         finally:
             timer.cancel()
+            if not task.done():          # cancelled from outside: the awaited work ends with us
+                task.cancel()
 
     def set_wall(self, unix_time: float) -> None:
         """+CCLK set: move the wall clock without touching timers."""
