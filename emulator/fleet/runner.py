@@ -136,7 +136,7 @@ class Fleet:
         self._stopped = asyncio.Event()
         self._arrivals: asyncio.Task | None = None
         self._progress_task: asyncio.Task | None = None
-        self._requests_seen = 0
+        self._ranks: dict[int, int] | None = None
 
     # ------------------------------------------------------------------ building
     def _profile_for(self, ident: Identity) -> Profile:
@@ -153,7 +153,14 @@ class Fleet:
         return Profile(data)
 
     def _behaviour_for(self, index: int) -> Scenario | None:
-        u = (index * GOLDEN) % 1.0
+        """Behaviour shares are exact over the whole fleet and spread over its indexes: the indexes are
+        ranked by (index * golden ratio) mod 1 and a share takes the next run of ranks."""
+        if not self.opts.behaviours:
+            return None
+        if self._ranks is None:
+            order = sorted(range(self.opts.count), key=lambda j: ((j * GOLDEN) % 1.0, j))
+            self._ranks = {j: r for r, j in enumerate(order) if j in self.opts.indexes}
+        u = self._ranks[index] / self.opts.count
         edge = 0.0
         for scenario, share in self.opts.behaviours:
             edge += share
