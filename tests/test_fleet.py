@@ -226,3 +226,29 @@ def test_client_sockets_never_share_a_port():
         return ports
     ports = asyncio.new_event_loop().run_until_complete(go())
     assert len(ports) == 400 and len(set(ports)) == 400
+
+
+def test_shard_index_comes_from_job_completion_index(tmp_path):
+    """A Kubernetes Indexed Job pod runs the slice of its JOB_COMPLETION_INDEX."""
+    out = tmp_path / "s.json"
+    proc = subprocess.run([sys.executable, "-m", "emulator", "fleet", "--count", "10", "--shard-count", "2",
+                           "--lwm2m-server", "coap://127.0.0.1:9", "--endpoint-prefix", "k",
+                           "--duration", "0.5", "--progress", "0", "--json", str(out)],
+                          env={**os.environ, "JOB_COMPLETION_INDEX": "1"}, capture_output=True, text=True,
+                          timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads(out.read_text())
+    assert summary["shard"] == {"index": 1, "count": 2, "first": 5, "stop": 10}
+    assert summary["endpoints"] == ["k5", "k6", "k7", "k8", "k9"]
+    assert "Traceback" not in proc.stderr
+
+
+def test_fleet_refuses_bad_arguments(tmp_path):
+    for args, words in ((["--count", "0"], "--count"), (["--count", "5", "--imei-base", "12"], "IMEI"),
+                        (["--count", "5", "--behaviour", str(tmp_path / "none.toml")], "cannot read")):
+        proc = subprocess.run([sys.executable, "-m", "emulator", "fleet", "--lwm2m-server",
+                               "coap://127.0.0.1:5683", *args], capture_output=True, text=True, timeout=60)
+        assert proc.returncode == 2 and words in proc.stderr, (args, proc.stderr)
+    proc = subprocess.run([sys.executable, "-m", "emulator", "fleet", "--count", "1", "--lwm2m-server",
+                           "coap://127.0.0.1:99999"], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and "lwm2m-server" in proc.stderr
