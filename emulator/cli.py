@@ -133,6 +133,13 @@ async def run(args) -> int:
     return 0
 
 
+def _logging(verbose: int) -> None:
+    level = [logging.WARNING, logging.INFO, logging.DEBUG][min(verbose, 2)]
+    logging.basicConfig(level=level, format="%(asctime)s %(name)s %(levelname)s %(message)s", stream=sys.stderr)
+    if not verbose:    # aiocoap warns once per stray datagram a peer sends: a log flood
+        logging.getLogger("coap-server").setLevel(logging.ERROR)
+
+
 class _TraceHandler(logging.Handler):
     def __init__(self, trace: Trace):
         super().__init__(logging.WARNING)
@@ -143,11 +150,16 @@ class _TraceHandler(logging.Handler):
 
 
 def main(argv=None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "fleet":
+        from .fleet.cli import main as fleet_main
+        _logging(0)
+        return fleet_main(argv[1:])
+    if argv and argv[0] == "ctl":
+        from .control import main as ctl_main
+        return ctl_main(argv[1:])
     args = build_parser().parse_args(argv)
-    level = [logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose, 2)]
-    logging.basicConfig(level=level, format="%(asctime)s %(name)s %(levelname)s %(message)s", stream=sys.stderr)
-    if not args.verbose:    # aiocoap warns once per stray datagram a peer sends: a log flood
-        logging.getLogger("coap-server").setLevel(logging.ERROR)
+    _logging(args.verbose)
     if args.time_scale <= 0:
         print("telit-emu: --time-scale must be > 0", file=sys.stderr)
         return 2

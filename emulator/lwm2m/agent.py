@@ -123,7 +123,7 @@ class Agent:
         else:
             self.server = self.configured
             self.bootstrapped = None
-        self.endpoint = self.keys.get("ep") or self.modem.profile["identity"]["imei"]
+        self.endpoint = self.keys.get("ep") or self.cfg.get("endpoint") or self.modem.profile["identity"]["imei"]
         self.models = ModelRegistry.for_modem([self.modem.fs.xml_dir()])
         self.model_errors = list(self.models.errors)
         self.store = self._build_store()
@@ -434,6 +434,7 @@ class Agent:
                 await self.client.register(self.server.uri, self.endpoint, lifetime, links, binding=binding)
             except ClientError as exc:
                 log.info("registration attempt %d failed: %s", attempt + 1, exc)
+                self.modem.events.emit("lwm2m", event="register_failed", attempt=attempt + 1)
                 if attempt + 1 < REGISTER_ATTEMPTS:
                     await self.clock.sleep(RETRY_BACKOFF[min(attempt, len(RETRY_BACKOFF) - 1)])
                 continue

@@ -74,6 +74,21 @@ def strict_datagrams(ctx) -> None:
         proto.datagram_msg_received = filtered
 
 
+def _no_shared_ports() -> None:
+    """aiocoap 0.4.17 (pinned) sets SO_REUSEPORT on every UDP socket it binds. With port 0, Linux may
+    then hand two such sockets the same ephemeral port and spread the server's answers between them:
+    in a fleet a few modems never see their 2.01, and any process of the same user could bind the
+    client's port and read its traffic. The client binds without SO_REUSEPORT."""
+    from aiocoap import defaults
+    from aiocoap.transports import udp6
+    if getattr(udp6.defaults, "has_reuse_port", None) is not _never:
+        udp6.defaults.has_reuse_port = _never
+
+
+def _never(*_args, **_kw) -> bool:
+    return False
+
+
 class ClientError(Exception):
     pass
 
@@ -118,6 +133,7 @@ class CoapClient:
                 except dtls.DtlsError as exc:
                     raise ClientError(f"DTLS: {exc}") from None
             else:
+                _no_shared_ports()
                 self.ctx = await aiocoap.Context.create_server_context(self.site, bind=("::", 0),
                                                                        transports=["udp6"])
                 strict_datagrams(self.ctx)

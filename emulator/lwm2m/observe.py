@@ -161,6 +161,7 @@ class Observation:
         self.last_value = self._value()
         try:
             self.servobs.trigger(self.site.notification(self))
+            self.site.agent.modem.events.emit("lwm2m", event="notified", path=self.path)
         except Exception:
             log.exception("notification of %s failed", self.path)
         self._arm()

@@ -174,6 +174,7 @@ class Site(ObservableResource):
 
     # ------------------------------------------------------------------ dispatch
     async def render(self, request):
+        self.agent.modem.events.emit("lwm2m", event="request")
         try:
             return self._render(request)
         except fmt.FormatError as exc:

@@ -52,14 +52,15 @@ class Modem:
 
     def __init__(self, port: Port, state_dir: str | Path, *, profile: Profile | None = None,
                  clock: Clock | None = None, clean_output: bool = False,
-                 registry: Registry | None = None, lwm2m_server: str | None = None):
+                 registry: Registry | None = None, lwm2m_server: str | None = None,
+                 ephemeral: bool = False):
         self.port = port
         self.state_dir = Path(state_dir)
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self.profile = profile or Profile()
         self.clock = clock or RealClock()
         self.events = EventBus()
-        self.nvm = NVM(self.state_dir / "nvm.json")
+        self.nvm = NVM(None if ephemeral else self.state_dir / "nvm.json")
         if self.nvm.problem:
             self.events.emit("nvm_problem", text=self.nvm.problem)
         self.fs = FileSystem(self.state_dir / "fs")

@@ -18,12 +18,15 @@ VERSION = 1
 
 
 class NVM:
-    def __init__(self, path: Path):
-        self.path = Path(path)
+    def __init__(self, path: Path | None):
+        """``path`` None: an ephemeral NVM that lives in memory only (fleets with ``--ephemeral``)."""
+        self.path = Path(path) if path is not None else None
         self.problem: str | None = None
         self.data: dict[str, Any] = self._load()
 
     def _load(self) -> dict[str, Any]:
+        if self.path is None:
+            return {}
         try:
             raw = self.path.read_bytes()
         except FileNotFoundError:
@@ -67,6 +70,8 @@ class NVM:
             self.save()
 
     def save(self) -> None:
+        if self.path is None:
+            return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
         blob = json.dumps({"magic": MAGIC, "version": VERSION, "data": self.data},

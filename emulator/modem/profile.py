@@ -74,6 +74,7 @@ DEFAULTS: dict[str, Any] = {
         },
         "default_server": ["coap://127.0.0.1:5683", 0],   # factory server: URI, is bootstrap
         "default_ssid": 123,
+        "endpoint": "",                      # endpoint client name; "" = the IMEI (#LWM2MINJKEYS wins)
         "lifetime": 86400,
         "supported_binding": "U",            # /3/0/16: the binding modes a server may write to /1/x/7
         "busy_window": 0.5,                  # seconds after #LWM2MENA during which #LWM2M commands fail

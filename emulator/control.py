@@ -1,0 +1,224 @@
+"""The local control socket: a Unix stream socket (mode 0600) speaking JSON lines.
+
+Each request is one JSON object on one line; each answer is one JSON object on one line, always with
+``"ok"`` (true/false) and, when false, ``"error"`` (a sentence). Verbs of this version:
+
+``{"verb": "at", "modem": 0, "line": "AT+CGSN", "timeout": 10}``
+    sends the AT line to the modem (index in the fleet; 0 for a single emulator) as its host would and
+    answers ``{"ok": true, "lines": [...], "final": "OK"}``: the answer's lines without the echo, and
+    the final result code. ``ok`` is false when no final result came within ``timeout`` real seconds.
+``{"verb": "time"}``
+    ``{"ok": true, "time": <module seconds since start>, "wall": <module Unix time>}``.
+``{"verb": "status"}``
+    the fleet's counters (see emulator/fleet/runner.py), for a single emulator its agent's state.
+
+An unknown verb or a malformed line is answered ``ok: false``; the connection stays open.
+``telit-emu ctl`` is the command-line client.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import re
+import socket
+from pathlib import Path
+from typing import Any, Awaitable, Callable
+
+log = logging.getLogger("emulator.control")
+
+MAX_REQUEST = 64 * 1024
+FINAL = re.compile(r"^(OK|ERROR|\+CME ERROR: ?.*|\+CMS ERROR: ?.*|NO CARRIER|BUSY|NO ANSWER|NO DIALTONE"
+                   r"|CONNECT.*|[0-9]|>>>)$")
+
+Handler = Callable[[dict], Awaitable[dict]]
+
+
+class ControlError(Exception):
+    pass
+
+
+class ControlServer:
+    """Serves ``handlers`` (verb -> coroutine taking the request dict, returning the answer dict)."""
+
+    def __init__(self, path: str | Path, handlers: dict[str, Handler]):
+        self.path = Path(path)
+        self.handlers = handlers
+        self._server: asyncio.AbstractServer | None = None
+
+    async def start(self) -> None:
+        """Bind the socket (replacing a stale one); ControlError when the path cannot be used."""
+        if len(os.fsencode(str(self.path))) >= 104:
+            raise ControlError(f"control socket path too long for a Unix socket: {self.path}")
+        try:
+            if self.path.is_socket():
+                self.path.unlink()
+        except OSError:
+            pass
+        old = os.umask(0o177)              # the socket is born 0600: no window where others may connect
+        try:
+            self._server = await asyncio.start_unix_server(self._client, path=str(self.path),
+                                                           limit=MAX_REQUEST)
+        except OSError as exc:
+            raise ControlError(f"cannot open control socket {self.path}: {exc}") from None
+        finally:
+            os.umask(old)
+        os.chmod(self.path, 0o600)
+
+    async def close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            try:
+                await asyncio.wait_for(self._server.wait_closed(), 1.0)
+            except (asyncio.TimeoutError, Exception):
+                pass
+            self._server = None
+        try:
+            self.path.unlink()
+        except OSError:
+            pass
+
+    async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                try:
+                    raw = await reader.readline()
+                except (ValueError, asyncio.LimitOverrunError):
+                    writer.write(b'{"ok": false, "error": "request too long"}\n')
+                    break
+                if not raw:
+                    break
+                answer = await self.answer(raw)
+                writer.write(json.dumps(answer).encode() + b"\n")
+                await writer.drain()
+        except (ConnectionError, asyncio.CancelledError):
+            pass
+        finally:
+            writer.close()
+
+    async def answer(self, raw: bytes) -> dict:
+        try:
+            req = json.loads(raw)
+        except (ValueError, UnicodeDecodeError):
+            return {"ok": False, "error": "not a JSON line"}
+        if not isinstance(req, dict) or not isinstance(req.get("verb"), str):
+            return {"ok": False, "error": "a request is an object with a 'verb'"}
+        handler = self.handlers.get(req["verb"])
+        if handler is None:
+            return {"ok": False, "error": f"unknown verb {req['verb']!r}"}
+        try:
+            return await handler(req)
+        except ControlError as exc:
+            return {"ok": False, "error": str(exc)}
+        except Exception as exc:           # a bad request never takes the emulator down
+            log.exception("control verb %s failed", req["verb"])
+            return {"ok": False, "error": f"{type(exc).__name__}"}
+
+
+async def at_exchange(feed: Callable[[bytes], None], listen, line: str, timeout: float) -> dict:
+    """Send one AT line through ``feed`` and collect the answer lines from ``listen`` until a final
+    result code. The echo of the line is left out."""
+    if not isinstance(line, str) or not line or "\r" in line or "\n" in line or len(line) > 1024:
+        raise ControlError("line must be one AT command line")
+    loop = asyncio.get_running_loop()
+    done = loop.create_future()
+    lines: list[str] = []
+    echo = [line.strip()]
+
+    def on_line(text: str) -> None:
+        if done.done():
+            return
+        if echo and text.strip() == echo[0]:
+            echo.clear()
+            return
+        if FINAL.match(text):
+            done.set_result(text)
+        else:
+            lines.append(text)
+    remove = listen(on_line)
+    try:
+        feed(line.encode("latin-1", "replace") + b"\r")
+        final = await asyncio.wait_for(done, timeout)
+    except asyncio.TimeoutError:
+        return {"ok": False, "error": f"no final result code within {timeout:g} s", "lines": lines}
+    finally:
+        remove()
+    return {"ok": True, "lines": lines, "final": final}
+
+
+def request(path: str | Path, req: dict[str, Any], timeout: float = 30.0) -> dict:
+    """Client side: send one request to the control socket at ``path`` and return its answer."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.settimeout(timeout)
+        try:
+            s.connect(str(path))
+        except OSError as exc:
+            raise ControlError(f"cannot connect to control socket {path}: {exc}") from None
+        s.sendall(json.dumps(req).encode() + b"\n")
+        buf = b""
+        while not buf.endswith(b"\n"):
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            buf += chunk
+    try:
+        return json.loads(buf)
+    except ValueError:
+        raise ControlError("the control socket closed without an answer") from None
+
+
+def default_path(state_dir: str | Path) -> Path:
+    return Path(state_dir) / "control.sock"
+
+
+def main(argv: list[str]) -> int:
+    """``telit-emu ctl [--state-dir DIR | --control PATH] VERB ...``: one request, its answer printed.
+
+    Exit status 0 when the answer is ok (for ``at``: and the final result code is OK), 1 when not,
+    2 when the socket cannot be reached or the arguments are wrong."""
+    import argparse
+    import sys
+    p = argparse.ArgumentParser(prog="telit-emu ctl", description="Talk to a running emulator's control socket.")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--state-dir", type=Path, metavar="DIR", help="the emulator's state dir (socket DIR/control.sock)")
+    where.add_argument("--control", type=Path, metavar="PATH", help="the control socket")
+    p.add_argument("--json", action="store_true", help="print the raw JSON answer")
+    verbs = p.add_subparsers(dest="verb", required=True)
+    at = verbs.add_parser("at", help="send an AT line, print the answer")
+    at.add_argument("--modem", type=int, default=0, metavar="INDEX", help="modem of a fleet (default 0)")
+    at.add_argument("--timeout", type=float, default=10.0)
+    at.add_argument("line")
+    verbs.add_parser("time", help="module time")
+    verbs.add_parser("status", help="counters of the fleet or state of the agent")
+    args = p.parse_args(argv)
+    if args.control is not None:
+        path = args.control
+    else:
+        from .cli import default_state_dir
+        path = default_path(args.state_dir or default_state_dir())
+    req: dict[str, Any] = {"verb": args.verb}
+    if args.verb == "at":
+        req.update(modem=args.modem, line=args.line, timeout=args.timeout)
+    try:
+        answer = request(path, req, timeout=(args.timeout if args.verb == "at" else 10.0) + 5.0)
+    except (ControlError, OSError) as exc:
+        print(f"telit-emu ctl: {exc}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(answer))
+    elif not answer.get("ok"):
+        print(f"telit-emu ctl: {answer.get('error')}", file=sys.stderr)
+        for line in answer.get("lines", []):
+            print(line)
+    elif args.verb == "at":
+        for line in answer["lines"]:
+            print(line)
+        print(answer["final"])
+    else:
+        for key, value in answer.items():
+            if key != "ok":
+                print(f"{key}: {value}")
+    if not answer.get("ok"):
+        return 1
+    return 0 if args.verb != "at" or answer.get("final") == "OK" else 1
