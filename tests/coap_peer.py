@@ -110,6 +110,7 @@ class RawServer:
         self.registrations: list[Msg] = []
         self.notifications: list[Msg] = []
         self.ack_notifications = True
+        self.last_request_from: tuple[str, int] | None = None     # where the client's last request came from
         self._mid = 0x2000
         self._tok = 0
 
@@ -127,6 +128,7 @@ class RawServer:
     def _serve(self, m: Msg, addr) -> bool:
         """Handle what the client sends by itself; True when it was that."""
         if m.is_request:
+            self.last_request_from = addr
             if m.code == code(0, 2) and m.path == "rd":
                 self.client = addr
                 self.registrations.append(m)

@@ -1164,3 +1164,187 @@ def test_ping_gets_rst(outcome):
     if not any(r.answers for r in pings):
         lines.append(f"none of the {len(pings)} pings was answered")
     _fail(outcome, "pings:", lines)
+
+
+# ============================================================================================ strangers & co
+# Each of these starts one emulator registered with a raw server (tests/coap_peer.py) on 127.0.0.1.
+QUIET = 1.0          # seconds a stranger waits for an answer that must not come
+
+
+class Registered:
+    """An emulator process registered with a RawServer; ``stranger`` is another socket on 127.0.0.1."""
+
+    def __init__(self, tmp, *args: str, bootstrap: bool = False):
+        self.server = RawServer()
+        extra = ("--lwm2m-bootstrap",) if bootstrap else ()
+        self.emu = EmulatorProcess(tmp / "s", "--lwm2m-server", self.server.uri, *extra, *args)
+        self.h = self.emu.open()
+        assert self.h.cmd("ATE0") == OK
+        self.h.echo = False
+        self.h.wait_network()
+        self.stranger = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.stranger.bind(("127.0.0.1", 0))
+
+    def enable(self) -> None:
+        assert self.h.cmd("AT#LWM2MENA=1") == OK
+        self.server.wait_register()
+        self.h.wait_for(rb'LWM2M-TLT:"REGISTERED",[^\r]*\r\n', timeout=30)
+
+    def stranger_request(self, method: int, path: str, options=(), payload=b"", mtype=CON) -> list[bytes]:
+        """Send one request from the stranger socket; every datagram it got back within QUIET."""
+        tok = os.urandom(4)
+        self.stranger.sendto(build(mtype, method, random.randrange(0x10000), tok,
+                                   path_opts(path.split("/")) + list(options), payload), self.server.client)
+        got = []
+        self.stranger.settimeout(QUIET)
+        try:
+            while True:
+                got.append(self.stranger.recvfrom(65536)[0])
+        except socket.timeout:
+            return got
+
+    def close(self) -> None:
+        self.h.close()
+        self.emu.kill()
+        self.server.close()
+        self.stranger.close()
+
+
+@pytest.fixture
+def reg(tmp_path):
+    r = Registered(tmp_path)
+    r.enable()
+    yield r
+    r.close()
+
+
+def _bound_address(port: int) -> str | None:
+    """The local address of the UDP socket on ``port`` (from /proc/net/udp and udp6)."""
+    for name in ("/proc/net/udp6", "/proc/net/udp"):
+        with open(name) as fh:
+            for line in fh.readlines()[1:]:
+                local = line.split()[1]
+                addr, p = local.split(":")
+                if int(p, 16) == port:
+                    return addr
+    return None
+
+
+def test_strangers_get_no_answer_and_change_nothing(reg):
+    """GET /3/0/2, PUT /1/0/1, POST /3/0/5 (factory reset) and a ping from another port of 127.0.0.1:
+    no answer at all, nothing changed, the module counts them in its log; the server still works."""
+    h, server = reg.h, reg.server
+    assert reg.stranger_request(GET, "3/0/2") == []
+    assert reg.stranger_request(PUT, "1/0/1", [(CONTENT_FORMAT, uint(0))], b"77") == []
+    assert reg.stranger_request(POST, "3/0/5") == []
+    reg.stranger.sendto(build(CON, 0, 0x4242), server.client)              # a CoAP ping
+    reg.stranger.settimeout(QUIET)
+    with pytest.raises(socket.timeout):
+        reg.stranger.recvfrom(2048)
+    # nothing changed: the lifetime, no reboot (a factory reset reboots and registers again)
+    assert server.request(GET, "1/0/1", [(ACCEPT, uint(0))]).payload == b"86400"
+    assert b'#LWM2MGETSTAT: 1,"ACTIVE"' in h.cmd("AT#LWM2MSTAT")
+    server.recv(2.0)                          # a reboot would register again within this
+    assert len(server.registrations) == 1
+    # the registered server is still served, from its own address and port
+    ans = server.request(GET, "3/0/2", [(ACCEPT, uint(0))])
+    assert ans is not None and ans.code == CONTENT and ans.payload
+    ans = server.request(PUT, "1/0/1", [(CONTENT_FORMAT, uint(0))], b"300")
+    assert ans is not None and ans.code == CHANGED
+    assert server.request(GET, "1/0/1", [(ACCEPT, uint(0))]).payload == b"300"
+    log = reg.emu.stderr_text()
+    assert re.search(r"ignored \d+ datagram\(s\) from peers that are not this client's servers", log), log[-2000:]
+
+
+def test_client_socket_is_bound_to_the_address_that_routes_to_its_server(reg):
+    """A loopback server: the client's socket is bound to 127.0.0.1, not to every interface."""
+    addr = _bound_address(reg.server.client[1])
+    assert addr in ("0000000000000000FFFF00000100007F", "0100007F"), addr      # ::ffff:127.0.0.1 / 127.0.0.1
+
+
+def _tlv(oid: int, values: dict) -> bytes:
+    return tlv.encode_instance(values, _types(oid))
+
+
+def test_only_the_contacted_bootstrap_server_may_bootstrap(tmp_path):
+    """While the module waits for its bootstrap server, a stranger's Bootstrap-Write of /0/1 and /1/1,
+    Delete and Bootstrap-Finish get no answer and leave no trace: the module registers with the server
+    the real bootstrap server provisioned, never with the stranger's."""
+    r = Registered(tmp_path, bootstrap=True)
+    dm = RawServer()
+    try:
+        bs = r.server
+        assert r.h.cmd("AT#LWM2MENA=1") == OK
+        deadline = time.monotonic() + 30
+        while bs.last_request_from is None and time.monotonic() < deadline:   # the Bootstrap-Request: 2.04
+            bs.recv(0.2)
+        client = bs.last_request_from
+        assert client is not None, "no Bootstrap-Request reached the bootstrap server"
+        bs.client = client
+        evil = f"coap://127.0.0.1:{r.stranger.getsockname()[1]}"
+        for method, path, opts, payload in (
+                (PUT, "0/1", [(CONTENT_FORMAT, uint(11542))], _tlv(0, {0: evil, 1: False, 2: 3, 10: 77})),
+                (PUT, "1/1", [(CONTENT_FORMAT, uint(11542))], _tlv(1, {0: 77, 1: 300, 6: False, 7: "U"})),
+                (DELETE, "0", [], b""),
+                (POST, "bs", [], b"")):
+            assert r.stranger_request(method, path, opts, payload) == [], (method, path)
+        # the real bootstrap server provisions its DM server and finishes
+        for path, oid, values in (("0/1", 0, {0: dm.uri, 1: False, 2: 3, 10: 123}),
+                                  ("1/1", 1, {0: 123, 1: 300, 6: False, 7: "U"})):
+            ans = bs.request(PUT, path, [(CONTENT_FORMAT, uint(11542))], _tlv(oid, values))
+            assert ans is not None and ans.code == CHANGED, (path, ans)
+        ans = bs.request(POST, "bs")
+        assert ans is not None and ans.code == CHANGED, ans
+        dm.wait_register(timeout=30)
+        r.h.wait_for(rb'LWM2M-TLT:"REGISTERED",SSID=123,"' + dm.uri.encode() + rb'"\r\n', timeout=30)
+        r.stranger.settimeout(QUIET)
+        with pytest.raises(socket.timeout):                            # never registers with the stranger
+            r.stranger.recvfrom(2048)
+    finally:
+        dm.close()
+        r.close()
+
+
+MAX_BODY = 8192      # emulator.lwm2m.site.MAX_REQUEST_BODY, stated here as the README states it
+
+
+def _timezone(h) -> bytes:
+    out = h.cmd("AT#LWM2MR=0,3,0,15,0")
+    assert out.startswith(b"\r\n#LWM2MR: ") and out.endswith(OK), out[:80]
+    return out[len(b"\r\n#LWM2MR: "):-len(b"\r\n" + OK)]
+
+
+def _block1(num: int, more: bool, szx: int = 6) -> bytes:
+    return uint((num << 4) | (8 if more else 0) | szx)
+
+
+def test_oversize_requests_get_4_13_and_never_a_partial_write(reg):
+    """A body the client takes is stored whole (5,000 bytes in one datagram: once cut to 4,074); one over
+    the limit gets 4.13 with Size1 = the limit and changes nothing, whether it comes in one datagram,
+    as a Block1 transfer that grows past the limit, or announced by Size1 in its first block."""
+    server, h = reg.server, reg.h
+    text = [(CONTENT_FORMAT, uint(0))]
+    whole = b"Z" * 5000
+    ans = server.request(PUT, "3/0/15", text, whole)
+    assert ans is not None and ans.code == CHANGED, ans
+    assert _timezone(h) == whole
+    ans = server.request(PUT, "3/0/15", text, b"Y" * (MAX_BODY + 1))
+    assert ans is not None and ans.code == TOO_LARGE, ans
+    assert ans.opt(SIZE1) == [uint(MAX_BODY)]
+    assert _timezone(h) == whole
+    # Block1 of 1 KiB blocks: the block that crosses the limit is refused, nothing is stored
+    for num in range(MAX_BODY // 1024):
+        ans = server.request(PUT, "3/0/15", text + [(BLOCK1, _block1(num, True))], b"B" * 1024)
+        assert ans is not None and ans.code == CONTINUE, (num, ans)
+    ans = server.request(PUT, "3/0/15", text + [(BLOCK1, _block1(MAX_BODY // 1024, False))], b"B" * 10)
+    assert ans is not None and ans.code == TOO_LARGE and ans.opt(SIZE1) == [uint(MAX_BODY)], ans
+    assert _timezone(h) == whole
+    # Size1 in the first block announces too much: refused at once
+    ans = server.request(PUT, "3/0/15", text + [(BLOCK1, _block1(0, True)), (SIZE1, uint(MAX_BODY + 100))],
+                         b"C" * 1024)
+    assert ans is not None and ans.code == TOO_LARGE and ans.opt(SIZE1) == [uint(MAX_BODY)], ans
+    # a Block1 transfer within the limit is put together and stored
+    for num in range(3):
+        ans = server.request(PUT, "3/0/15", text + [(BLOCK1, _block1(num, num < 2))], b"D" * 1024)
+        assert ans is not None and ans.code == (CONTINUE if num < 2 else CHANGED), (num, ans)
+    assert _timezone(h) == b"D" * 3072
