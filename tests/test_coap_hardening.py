@@ -1348,3 +1348,232 @@ def test_oversize_requests_get_4_13_and_never_a_partial_write(reg):
         ans = server.request(PUT, "3/0/15", text + [(BLOCK1, _block1(num, num < 2))], b"D" * 1024)
         assert ans is not None and ans.code == (CONTINUE if num < 2 else CHANGED), (num, ans)
     assert _timezone(h) == b"D" * 3072
+
+
+FLOOD = 50_000                   # confirmable GETs, from the registered server's own address and port
+FLOOD_WINDOW = 250               # sent before waiting for their answers (the socket buffers never overflow)
+FLOOD_DEADLINE = 120.0           # seconds
+FLOOD_RSS_BOUND_MB = 8.0         # RSS growth allowed over the flood (README: "Security")
+
+
+def _rss_kb(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as fh:
+        for line in fh:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise AssertionError("no VmRSS")
+
+
+def _flood(server: RawServer, n: int, deadline: float) -> int:
+    """n small CON GETs of /3/0/0 with fresh message ids, in windows; returns how many were answered."""
+    sock, to = server.sock, server.client
+    sock.setblocking(False)
+    answered, sent, mid = 0, 0, 0
+    while sent < n and time.monotonic() < deadline:
+        batch = min(FLOOD_WINDOW, n - sent)
+        for _ in range(batch):
+            mid = (mid + 1) & 0xFFFF
+            sock.sendto(build(CON, GET, mid, b"f" + struct.pack("!I", sent), path_opts(["3", "0", "0"])), to)
+            sent += 1
+        got, until = 0, time.monotonic() + 2.0
+        while got < batch and time.monotonic() < until:
+            r, _, _ = select.select([sock], [], [], 0.2)
+            while r:
+                try:
+                    raw = sock.recv(65536)
+                except BlockingIOError:
+                    break
+                if len(raw) >= 4 and raw[1] == CONTENT:
+                    got += 1
+        answered += got
+    sock.setblocking(True)
+    return answered
+
+
+def test_a_flood_from_the_server_costs_bounded_memory(reg):
+    """50,000 confirmable GETs from the registered server: every per-peer cache is bounded, so the
+    emulator's RSS grows by less than FLOOD_RSS_BOUND_MB (aiocoap 0.4.17 alone kept every message id for
+    247 s: 32 -> 114 MB). Loopback only, bounded in count and time."""
+    pid = reg.emu.proc.pid
+    t0 = time.monotonic()
+    _flood(reg.server, 2_000, t0 + 30)                 # warm up: code paths, allocator pools
+    before = _rss_kb(pid)
+    answered = _flood(reg.server, FLOOD, t0 + FLOOD_DEADLINE)
+    after = _rss_kb(pid)
+    took = time.monotonic() - t0
+    growth = (after - before) / 1024
+    print(f"\nflood: {answered} of {FLOOD} answered in {took:.1f} s; VmRSS {before / 1024:.1f} -> "
+          f"{after / 1024:.1f} MB (+{growth:.1f} MB)")
+    assert answered >= FLOOD * 0.9, f"only {answered} of {FLOOD} answered in {took:.0f} s"
+    assert growth < FLOOD_RSS_BOUND_MB, f"VmRSS grew by {growth:.1f} MB over the flood"
+    ans = reg.server.request(GET, "3/0/0", [(ACCEPT, uint(0))])
+    assert ans is not None and ans.payload == b"Telit"
+
+
+# ============================================================================================ the modem's clock
+def test_a_stepped_clock_drives_coap_retransmissions_to_a_nack(tmp_path):
+    """In process, on the ManualClock: a CON notification to a server that never ACKs it is retransmitted
+    and ends in #LWM2MNFYACK "NACK" as the test advances the clock (RFC 7252: up to 93 s of CoAP time),
+    with no real waiting: CoAP timers follow the modem's clock (stepped or scaled)."""
+    import asyncio
+    from emulator.clock import ManualClock
+    from emulator.modem.core import Modem
+    from emulator.port import MemoryPort
+
+    peer = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    peer.bind(("127.0.0.1", 0))
+    peer.setblocking(False)
+
+    async def datagram(timeout: float = 5.0):
+        """The next datagram at the peer (real time, bounded: the network is real)."""
+        loop = asyncio.get_running_loop()
+        return await asyncio.wait_for(loop.sock_recvfrom(peer, 65536), timeout)
+
+    async def go():
+        clock, port = ManualClock(), MemoryPort()
+        modem = Modem(port, tmp_path / "s", clock=clock,
+                      lwm2m_server=f"coap://127.0.0.1:{peer.getsockname()[1]}|0")
+        modem.start()
+        await clock.advance(30)                                      # attach
+        port.feed(b"AT#LWM2MENA=1\r")
+        await clock.advance(1)
+        raw, client = await datagram()
+        reg = Msg(raw)
+        assert reg.path == "rd", reg
+        peer.sendto(build(ACK, code(2, 1), reg.mid, reg.token, [(8, b"rd"), (8, b"1")]), client)
+        for _ in range(50):
+            await clock.advance(0.1)
+            if b'"REGISTERED"' in port.output:
+                break
+        assert b'"REGISTERED"' in port.output, bytes(port.output)
+        port.feed(b"AT#LWM2MNFYACKURI=0,1,3,0,9;#LWM2MNFYACKENA=0,1\r")
+        await clock.advance(0.1)
+        peer.sendto(build(CON, GET, 0x5001, b"ob", [(OBSERVE, b"")] + path_opts(["3", "0", "9"])), client)
+        raw, _ = await datagram()
+        assert Msg(raw).code == CONTENT
+        port.take()
+        port.feed(b"AT#LWM2MSET=0,3,0,9,0,44\r")
+        await clock.advance(0)
+        raw, _ = await datagram()
+        note = Msg(raw)
+        assert note.mtype == CON and note.payload.endswith(b"44")
+        t0, sends = time.monotonic(), 1
+        for _ in range(100):                                         # 100 s of CoAP time, in 1 s steps
+            await clock.advance(1.0)
+            try:
+                while True:
+                    again, _ = peer.recvfrom(65536)
+                    sends += Msg(again).mid == note.mid
+            except BlockingIOError:
+                pass
+            if b"NACK" in port.output:
+                break
+        real = time.monotonic() - t0
+        assert b'#LWM2MNFYACK: 0,123,"/3/0/9","NACK"' in port.output, bytes(port.output)
+        assert sends == 5, sends                                      # the first send + MAX_RETRANSMIT 4
+        assert real < 5.0, f"{real:.1f} s of real time"
+        modem.close()
+        for _ in range(5):
+            await clock.advance(1)
+        rest = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        for t in rest:
+            t.cancel()
+        await asyncio.gather(*rest, return_exceptions=True)
+
+    loop = asyncio.new_event_loop()
+    try:
+        loop.run_until_complete(go())
+    finally:
+        loop.close()
+        peer.close()
+
+
+# ============================================================================================ server URIs
+BAD_URIS = ["coap://127.0.0.1:99999", "coap://[::1", "coap://127.0.0.1:25683x", "coap://127.0.0.1:-1",
+            "coap://127.0.0.1:0", "coap://127.0.0.1:", "http://127.0.0.1:5683", "coap://", "coap://1.2.3.256",
+            "coap://host/rd", "coap://user@host", "coap://[fe80::zz]:5683", "coap://ho st", "coaps://[::1]x"]
+GOOD_URIS = ["coap://127.0.0.1:5683", "coaps://[::1]:5684", "coap://leshan.example", "coap://127.0.0.1/"]
+
+
+def test_server_uri_check():
+    from emulator.lwm2m.coap import parse_server_uri, server_uri_problem
+    for uri in BAD_URIS:
+        assert server_uri_problem(uri), uri
+    for uri in GOOD_URIS:
+        assert server_uri_problem(uri) is None, uri
+    assert parse_server_uri("coaps://[::1]").uri == "coaps://[::1]:5684"
+
+
+def _in_process(tmp_path, body):
+    import asyncio
+    from emulator.clock import ManualClock
+    from emulator.modem.core import Modem
+    from emulator.port import MemoryPort
+
+    async def go():
+        clock, port = ManualClock(), MemoryPort()
+        modem = Modem(port, tmp_path / "s", clock=clock)
+        modem.start()
+
+        async def at(line: str, dt: float = 0.1) -> bytes:
+            port.feed(line.encode() + b"\r")
+            await clock.advance(dt)
+            return port.take()
+        await at("ATE0")
+        try:
+            await body(modem, clock, at)
+        finally:
+            modem.close()
+    loop = asyncio.new_event_loop()
+    try:
+        loop.run_until_complete(go())
+    finally:
+        loop.close()
+
+
+def test_lwm2msts_refuses_unusable_uris(tmp_path):
+    """#LWM2MSTS=0,999,<uri> with a port out of 1..65535, a broken IPv6 literal, a non-numeric port, another
+    scheme, a path or user info: +CME ERROR (per +CMEE), and nothing is kept for the next boot."""
+    async def body(modem, clock, at):
+        for uri in BAD_URIS:
+            assert await at(f'AT#LWM2MSTS=0,999,"{uri}",0') == b"\r\nERROR\r\n", uri
+        assert await at("AT+CMEE=1") == OK
+        for uri in BAD_URIS:
+            assert await at(f'AT#LWM2MSTS=0,999,"{uri}",0') == b"\r\n+CME ERROR: 4\r\n", uri
+        assert modem.nvm.get("lwm2m_server_pending") is None
+        for uri in GOOD_URIS:
+            assert await at(f'AT#LWM2MSTS=0,999,"{uri}",0') == OK, uri
+    _in_process(tmp_path, body)
+
+
+def test_a_bad_uri_left_in_nvm_is_reported_and_ignored_at_boot(tmp_path, caplog):
+    """An NVM written by an older version may hold such a URI: the boot reports it and goes on as if no
+    server had been set; #LWM2MSET/#LWM2MGET/#LWM2MNEWINST keep working, no traceback."""
+    import logging
+    caplog.set_level(logging.WARNING)
+
+    async def body(modem, clock, at):
+        for uri in BAD_URIS[:4]:
+            modem.nvm.set("lwm2m_server_pending", [uri, 0])          # as an older version stored it
+            assert await at("AT#REBOOT", 5) == OK
+            await clock.advance(30)
+            assert (await at("ATE0")).endswith(OK)                     # echo is on again after a boot
+            assert await at("AT#LWM2MSET=0,3,0,9,0,57") == OK, uri
+            assert await at("AT#LWM2MGET=0,3,0,9,0") == b"\r\n#LWM2MGET: 57\r\n" + OK, uri
+            assert await at("AT#LWM2MNEWINST=0,3303,0") in (OK, b"\r\nERROR\r\n"), uri
+            assert await at("AT#LWM2MEXIST=0,3,0,9,0") != b"\r\nERROR\r\n", uri
+            assert modem.ext["lwm2m"].server.uri == "coap://127.0.0.1:5683"
+        assert not [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info], \
+            [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]
+        assert any("is not usable" in r.getMessage() for r in caplog.records)
+    _in_process(tmp_path, body)
+
+
+def test_cli_refuses_an_unusable_lwm2m_server(capsys):
+    from emulator.cli import build_parser
+    for uri in BAD_URIS[:4]:
+        with pytest.raises(SystemExit) as exc:
+            build_parser().parse_args(["--lwm2m-server", uri])
+        assert exc.value.code == 2
+        assert "not a usable server URI" in capsys.readouterr().err
+    assert build_parser().parse_args(["--lwm2m-server", "coap://127.0.0.1:5683"]).lwm2m_server
