@@ -1352,6 +1352,7 @@ def test_oversize_requests_get_4_13_and_never_a_partial_write(reg):
 
 FLOOD = 50_000                   # confirmable GETs, from the registered server's own address and port
 FLOOD_WINDOW = 250               # sent before waiting for their answers (the socket buffers never overflow)
+FLOOD_OBSERVE = 5_000            # then Observe GETs, each with its own token
 FLOOD_DEADLINE = 120.0           # seconds
 FLOOD_RSS_BOUND_MB = 8.0         # RSS growth allowed over the flood (README: "Security")
 
@@ -1364,8 +1365,9 @@ def _rss_kb(pid: int) -> int:
     raise AssertionError("no VmRSS")
 
 
-def _flood(server: RawServer, n: int, deadline: float) -> int:
-    """n small CON GETs of /3/0/0 with fresh message ids, in windows; returns how many were answered."""
+def _flood(server: RawServer, n: int, deadline: float, observe: bool = False) -> int:
+    """n small CON GETs of /3/0/0 (Observe ones: of /3/0/9) with fresh message ids and tokens, in windows;
+    returns how many were answered."""
     sock, to = server.sock, server.client
     sock.setblocking(False)
     answered, sent, mid = 0, 0, 0
@@ -1373,7 +1375,8 @@ def _flood(server: RawServer, n: int, deadline: float) -> int:
         batch = min(FLOOD_WINDOW, n - sent)
         for _ in range(batch):
             mid = (mid + 1) & 0xFFFF
-            sock.sendto(build(CON, GET, mid, b"f" + struct.pack("!I", sent), path_opts(["3", "0", "0"])), to)
+            opts = [(OBSERVE, b"")] + path_opts(["3", "0", "9"]) if observe else path_opts(["3", "0", "0"])
+            sock.sendto(build(CON, GET, mid, (b"o" if observe else b"f") + struct.pack("!I", sent), opts), to)
             sent += 1
         got, until = 0, time.monotonic() + 2.0
         while got < batch and time.monotonic() < until:
@@ -1391,7 +1394,8 @@ def _flood(server: RawServer, n: int, deadline: float) -> int:
 
 
 def test_a_flood_from_the_server_costs_bounded_memory(reg):
-    """50,000 confirmable GETs from the registered server: every per-peer cache is bounded, so the
+    """50,000 confirmable GETs, then 5,000 Observe GETs with fresh tokens, from the registered server:
+    every per-peer cache (message ids, observations, block transfers) is bounded, so the
     emulator's RSS grows by less than FLOOD_RSS_BOUND_MB (aiocoap 0.4.17 alone kept every message id for
     247 s: 32 -> 114 MB). Loopback only, bounded in count and time."""
     pid = reg.emu.proc.pid
@@ -1399,12 +1403,14 @@ def test_a_flood_from_the_server_costs_bounded_memory(reg):
     _flood(reg.server, 2_000, t0 + 30)                 # warm up: code paths, allocator pools
     before = _rss_kb(pid)
     answered = _flood(reg.server, FLOOD, t0 + FLOOD_DEADLINE)
+    observed = _flood(reg.server, FLOOD_OBSERVE, t0 + FLOOD_DEADLINE + 30, observe=True)
     after = _rss_kb(pid)
     took = time.monotonic() - t0
     growth = (after - before) / 1024
-    print(f"\nflood: {answered} of {FLOOD} answered in {took:.1f} s; VmRSS {before / 1024:.1f} -> "
+    print(f"\nflood: {answered} of {FLOOD} GETs and {observed} of {FLOOD_OBSERVE} Observe GETs answered in {took:.1f} s; VmRSS {before / 1024:.1f} -> "
           f"{after / 1024:.1f} MB (+{growth:.1f} MB)")
     assert answered >= FLOOD * 0.9, f"only {answered} of {FLOOD} answered in {took:.0f} s"
+    assert observed >= FLOOD_OBSERVE * 0.9, f"only {observed} of {FLOOD_OBSERVE} Observe GETs answered"
     assert growth < FLOOD_RSS_BOUND_MB, f"VmRSS grew by {growth:.1f} MB over the flood"
     ans = reg.server.request(GET, "3/0/0", [(ACCEPT, uint(0))])
     assert ans is not None and ans.payload == b"Telit"

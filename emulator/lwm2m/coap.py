@@ -23,7 +23,8 @@ Pinned: **aiocoap 0.4.17** (:data:`AIOCOAP_VERSION`). Each private internal used
   on the real loop): replaced by bounded ones (:func:`bound_blockwise`).
 * ``MessageInterfaceTinyDTLS._pool`` (transports/tinydtls.py): a WeakValueDictionary that drops idle
   DTLS sessions; :func:`hold_dtls_sessions` makes it strong, :func:`drop_dtls_sessions` closes them.
-* The pipe given to ``render_to_pipe`` and observe numbering (:class:`ObserveFromOne`).
+* The pipe given to ``render_to_pipe`` and observe numbering (:class:`ObserveFromOne`); declining an
+  observation without tripping 0.4.17's cancellation path (:func:`decline_observation`).
 
 Nothing outside this module names ``token_interface``, ``message_interface`` or another ``_private``
 aiocoap attribute.
@@ -467,6 +468,14 @@ class ObserveFromOne:
         if response.opt.observe is not None:
             response.opt.observe = (response.opt.observe + 1) % (1 << 24)
         self._pipe.add_response(response, is_last=is_last)
+
+
+def decline_observation(serverobservation) -> None:
+    """Decline an Observe (the request is answered without the option). aiocoap 0.4.17 calls the
+    cancellation callback of a declined observation too (AttributeError, then a TypeError in its own
+    logging): decline by accepting with a no-op callback and deregistering at once."""
+    serverobservation.accept(lambda: None)
+    serverobservation.deregister()
 
 
 class NotifyTracker:

@@ -34,6 +34,9 @@ ATTRS = ("pmin", "pmax", "gt", "lt", "st")
 #: a larger one is answered 4.13 Request Entity Too Large with Size1 = this limit (RFC 7959 2.9.3). The
 #: firmware package (/5/0/0) takes up to the FOTA package limit instead.
 MAX_REQUEST_BODY = 8192
+#: Observations kept at once (all servers); a further Observe is declined: a plain 2.05 answer without
+#: the Observe option, so the server knows it does not observe (RFC 7641 4.1).
+MAX_OBSERVATIONS = 64
 
 
 def _resp(code, payload: bytes = b"", cf: int | None = None) -> aiocoap.Message:
@@ -114,11 +117,9 @@ class Site(ObservableResource):
     async def add_observation(self, request, serverobservation):
         path = parse_path(request.opt.uri_path)
         if not path or len(path) > 3 or request.code != C.GET or request.opt.accept == fmt.LINK \
-                or not self.agent.registered or not self._readable(path):
-            # declined: aiocoap 0.4.17 calls the cancellation callback of a declined observation too
-            # (AttributeError, then a TypeError in its own logging): decline through its API instead
-            serverobservation.accept(lambda: None)
-            serverobservation.deregister()
+                or not self.agent.registered or not self._readable(path) \
+                or sum(len(o) for o in self.observers.values()) >= MAX_OBSERVATIONS:
+            coap.decline_observation(serverobservation)
             return
         obs = Observation(self, path, serverobservation, request)
         self.observers.setdefault(path, set()).add(obs)
