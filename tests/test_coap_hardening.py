@@ -1583,3 +1583,59 @@ def test_cli_refuses_an_unusable_lwm2m_server(capsys):
         assert exc.value.code == 2
         assert "not a usable server URI" in capsys.readouterr().err
     assert build_parser().parse_args(["--lwm2m-server", "coap://127.0.0.1:5683"]).lwm2m_server
+
+
+# ============================================================================================ the seam's hooks
+def test_seam_datagram_hooks_drop_change_and_count(tmp_path):
+    """The per-direction hooks of emulator/lwm2m/coap.py (where fault scenarios plug in): an incoming
+    hook that drops a datagram means no answer; one that passes it on, an answer; the outgoing hook sees
+    each answer. A peer that is not a server is ignored before any hook and counted."""
+    import asyncio
+    import aiocoap
+    from aiocoap import resource
+    from emulator.clock import RealClock
+    from emulator.lwm2m import coap
+
+    class Hello(resource.Resource):
+        async def render_get(self, request):
+            return aiocoap.Message(payload=b"hello")
+
+    async def go():
+        site = resource.Site()
+        site.add_resource(["hello"], Hello())
+        ctx = await aiocoap.Context.create_server_context(site, bind=coap.bind_address("127.0.0.1"),
+                                                          transports=["udp6"])
+        seam = coap.Seam(RealClock())
+        seam.install(ctx)
+        coap.follow_clock(ctx, RealClock())
+        port = seam.interfaces[0].transport.get_extra_info("socket").getsockname()[1]
+        loop = asyncio.get_running_loop()
+        peer = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        peer.bind(("127.0.0.1", 0))
+        peer.setblocking(False)
+        seen_in, seen_out = [], []
+
+        async def ask(mid: int) -> bytes | None:
+            peer.sendto(build(CON, GET, mid, b"t", path_opts(["hello"])), ("127.0.0.1", port))
+            try:
+                return (await asyncio.wait_for(loop.sock_recvfrom(peer, 2048), 1.0))[0]
+            except asyncio.TimeoutError:
+                return None
+        try:
+            assert await ask(1) is None and seam.ignored == 1            # not a server: ignored
+            seam.allow_server(peer.getsockname())
+            seam.incoming = lambda data, p: (seen_in.append(p), None)[1]  # drop everything
+            assert await ask(2) is None and seen_in == [peer.getsockname()]
+            seam.incoming = lambda data, p: data
+            seam.outgoing = lambda data, p: (seen_out.append(data), data)[1]
+            answer = await ask(3)
+            assert answer is not None and answer.endswith(b"hello") and seen_out == [answer]
+        finally:
+            peer.close()
+            await ctx.shutdown()
+
+    loop = asyncio.new_event_loop()
+    try:
+        loop.run_until_complete(go())
+    finally:
+        loop.close()
