@@ -1288,6 +1288,13 @@ def test_only_the_contacted_bootstrap_server_may_bootstrap(tmp_path):
                 (DELETE, "0", [], b""),
                 (POST, "bs", [], b"")):
             assert r.stranger_request(method, path, opts, payload) == [], (method, path)
+        # a DM server URI the client cannot use is not a usable configuration: Bootstrap-Finish gets 4.06
+        for path, oid, values in (("0/1", 0, {0: "coap://127.0.0.1:99999", 1: False, 2: 3, 10: 123}),
+                                  ("1/1", 1, {0: 123, 1: 300, 6: False, 7: "U"})):
+            ans = bs.request(PUT, path, [(CONTENT_FORMAT, uint(11542))], _tlv(oid, values))
+            assert ans is not None and ans.code == CHANGED, (path, ans)
+        ans = bs.request(POST, "bs")
+        assert ans is not None and ans.code == NOT_ACCEPTABLE, ans
         # the real bootstrap server provisions its DM server and finishes
         for path, oid, values in (("0/1", 0, {0: dm.uri, 1: False, 2: 3, 10: 123}),
                                   ("1/1", 1, {0: 123, 1: 300, 6: False, 7: "U"})):
