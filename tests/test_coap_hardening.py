@@ -1393,8 +1393,10 @@ def _flood(server: RawServer, n: int, deadline: float, observe: bool = False) ->
                     raw = sock.recv(65536)
                 except BlockingIOError:
                     break
-                if len(raw) >= 4 and raw[1] == CONTENT:
+                if len(raw) >= 4 and raw[1] == CONTENT and (raw[0] >> 4) & 3 == ACK:
                     got += 1
+                    if observe and Msg(raw).opt(OBSERVE):
+                        server.observing += 1
         answered += got
     sock.setblocking(True)
     return answered
@@ -1410,6 +1412,7 @@ def test_a_flood_from_the_server_costs_bounded_memory(reg):
     _flood(reg.server, 2_000, t0 + 30)                 # warm up: code paths, allocator pools
     before = _rss_kb(pid)
     answered = _flood(reg.server, FLOOD, t0 + FLOOD_DEADLINE)
+    reg.server.observing = 0
     observed = _flood(reg.server, FLOOD_OBSERVE, t0 + FLOOD_DEADLINE + 30, observe=True)
     after = _rss_kb(pid)
     took = time.monotonic() - t0
@@ -1418,6 +1421,7 @@ def test_a_flood_from_the_server_costs_bounded_memory(reg):
           f"{after / 1024:.1f} MB (+{growth:.1f} MB)")
     assert answered >= FLOOD * 0.9, f"only {answered} of {FLOOD} answered in {took:.0f} s"
     assert observed >= FLOOD_OBSERVE * 0.9, f"only {observed} of {FLOOD_OBSERVE} Observe GETs answered"
+    assert reg.server.observing == 64, reg.server.observing      # site.MAX_OBSERVATIONS; the rest declined
     assert growth < FLOOD_RSS_BOUND_MB, f"VmRSS grew by {growth:.1f} MB over the flood"
     ans = reg.server.request(GET, "3/0/0", [(ACCEPT, uint(0))])
     assert ans is not None and ans.payload == b"Telit"
