@@ -22,6 +22,15 @@ def default_state_dir() -> Path:
     return Path(base) / "telit-emu" / "default"
 
 
+def _server_uri(text: str) -> str:
+    """argparse type of --lwm2m-server: a usable coap:// or coaps:// server URI."""
+    from .lwm2m.coap import server_uri_problem
+    problem = server_uri_problem(text)
+    if problem is not None:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a usable server URI: {problem}")
+    return text
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="telit-emu",
@@ -38,7 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="strict <CR><LF> framing instead of the real firmware's bare-<LF> multi-line answers")
     p.add_argument("--time-scale", type=float, default=1.0, metavar="X",
                    help="run the module clock X times faster than real time (guard times, lifetimes, delays)")
-    p.add_argument("--lwm2m-server", metavar="URI",
+    p.add_argument("--lwm2m-server", metavar="URI", type=_server_uri,
                    help="factory LwM2M server (coap://host:port or coaps://...), as if set by "
                         "AT#LWM2MSTS=0,999,URI,0 at the factory")
     p.add_argument("--lwm2m-bootstrap", action="store_true",

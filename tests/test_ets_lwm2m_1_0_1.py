@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import socket
 import struct
+import time
 import uuid
 from pathlib import Path
 
@@ -90,6 +91,25 @@ def dev(tmp_path, server):
     yield d
     events.close()
     d.close()
+
+
+@pytest.fixture
+def raw_dev(tmp_path):
+    """A device registered with a raw CoAP server (tests/coap_peer.py): for requests Leshan's REST API
+    cannot send. The client answers only its servers, so such requests come from the registered socket."""
+    from coap_peer import RawServer
+    raw = RawServer()
+    d = Device(tmp_path, raw.uri)
+    try:
+        assert d.h.cmd("AT#LWM2MNEWINST=0,26251,0") == OK
+        assert d.h.cmd("AT#LWM2MENA=1") == OK
+        raw.wait_register()
+        d.h.wait_for(rb'LWM2M-TLT:"REGISTERED",[^\r]*\r\n', timeout=60)
+        d.raw = raw
+        yield d
+    finally:
+        d.close()
+        raw.close()
 
 
 def ok(result: dict) -> dict:
@@ -209,14 +229,15 @@ def test_210_write_opaque(dev, server):
     _new_test_instance(dev)
     ok(server.write(dev.ep, "26251/0/7", "c0ffee", "opaque", format="TLV"))
     assert dev.h.cmd("AT#LWM2MR=0,26251,0,7,0") == b"\r\n#LWM2MR: C0FFEE\r\n" + OK
-    # Leshan 2.0.0-M4's REST API will not send content-format 42 itself: a plain CoAP peer does
-    port = int(server.client(dev.ep)["address"].rsplit(":", 1)[1])
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.settimeout(5)
-        opts = _opts([(11, b"26251"), (11, b"0"), (11, b"7"), (12, b"\x2a")])      # Content-Format 42
-        s.sendto(_coap(0, 3, 0x2001, b"w1", opts, b"\x00\x01\xfe"), ("127.0.0.1", port))
-        ans, _ = s.recvfrom(2048)
-        assert ans[1] == 0x44                                                   # 2.04 Changed
+
+
+def test_210_write_opaque_content_format_42(raw_dev):
+    """Leshan 2.0.0-M4's REST API will not send content-format 42 itself: the raw server does."""
+    dev, raw = raw_dev, raw_dev.raw
+    opts = _opts([(11, b"26251"), (11, b"0"), (11, b"7"), (12, b"\x2a")])          # Content-Format 42
+    raw.send(_coap(0, 3, 0x2001, b"w1", opts, b"\x00\x01\xfe"))
+    ans = raw.recv(5)
+    assert ans is not None and ans[0].code == 0x44                                  # 2.04 Changed
     assert dev.h.cmd("AT#LWM2MR=0,26251,0,7,0") == b"\r\n#LWM2MR: 0001FE\r\n" + OK
 
 
@@ -321,34 +342,27 @@ def _opts(items):
     return out
 
 
-def test_303_cancel_observation_by_observe_cancel(dev, server):
-    """A CoAP peer observes, then sends GET with Observe=1: the device stops notifying it."""
-    _new_test_instance(dev)
-    port = int(server.client(dev.ep)["address"].rsplit(":", 1)[1])
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    s.settimeout(5)
-    try:
-        path = [(6, b"\x00"), (11, b"26251"), (11, b"0"), (11, b"3")]     # Observe=0, Uri-Path
-        s.sendto(_coap(0, 1, 0x1001, b"tk", _opts(path)), ("127.0.0.1", port))
-        ans, _ = s.recvfrom(2048)
-        assert ans[1] == 0x45                                            # 2.05 Content
-        assert dev.h.cmd("AT#LWM2MSET=1,26251,0,3,0,8.5") == OK
-        note, _ = s.recvfrom(2048)
-        assert note[1] == 0x45 and note.endswith(b"8.5")
-        if note[0] >> 4 & 3 == 0:                                       # a CON notification: ACK it
-            s.sendto(struct.pack("!BBH", 0x60, 0, struct.unpack("!H", note[2:4])[0]), ("127.0.0.1", port))
-        cancel = [(6, b"\x01"), (11, b"26251"), (11, b"0"), (11, b"3")]
-        s.sendto(_coap(0, 1, 0x1002, b"tk", _opts(cancel)), ("127.0.0.1", port))
-        ans, _ = s.recvfrom(2048)
-        assert ans[1] == 0x45
-        assert dev.h.cmd("AT#LWM2MSET=1,26251,0,3,0,9.5") == OK
-        s.settimeout(1.0)
-        with pytest.raises(socket.timeout):
-            while True:
-                extra, _ = s.recvfrom(2048)
-                assert not extra.endswith(b"9.5"), "notified after the observe-cancel"
-    finally:
-        s.close()
+def test_303_cancel_observation_by_observe_cancel(raw_dev):
+    """The server observes, then sends GET with Observe=1: the device stops notifying it."""
+    dev, raw = raw_dev, raw_dev.raw
+    path = [(6, b"\x00"), (11, b"26251"), (11, b"0"), (11, b"3")]     # Observe=0, Uri-Path
+    raw.send(_coap(0, 1, 0x1001, b"tk", _opts(path)))
+    ans = raw.recv(5)
+    assert ans is not None and ans[0].code == 0x45                   # 2.05 Content
+    assert dev.h.cmd("AT#LWM2MSET=1,26251,0,3,0,8.5") == OK
+    deadline = time.monotonic() + 5
+    while not raw.notifications and time.monotonic() < deadline:     # (a CON one is ACKed by the peer)
+        raw.recv(0.2)
+    assert raw.notifications and raw.notifications[0].code == 0x45 and raw.notifications[0].payload.endswith(b"8.5")
+    cancel = [(6, b"\x01"), (11, b"26251"), (11, b"0"), (11, b"3")]
+    raw.send(_coap(0, 1, 0x1002, b"tk", _opts(cancel)))
+    ans = raw.recv(5)
+    assert ans is not None and ans[0].code == 0x45
+    assert dev.h.cmd("AT#LWM2MSET=1,26251,0,3,0,9.5") == OK
+    deadline = time.monotonic() + 1.0
+    while time.monotonic() < deadline:
+        raw.recv(0.2)
+    assert not any(n.payload.endswith(b"9.5") for n in raw.notifications), "notified after the observe-cancel"
 
 
 # ------------------------------------------------------------------------------------------ security

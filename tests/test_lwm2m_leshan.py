@@ -1,6 +1,7 @@
 """The agent against a real Eclipse Leshan server, driven over the real PTY like a host would."""
 import re
 import socket
+import time
 import uuid
 
 import pytest
@@ -181,29 +182,31 @@ def test_ack_mode_notification_rings_not_and_reports_notify_ack(modem, leshan):
         events.close()
 
 
-def test_unacknowledged_notification_reports_nack(tmp_path, leshan):
-    """A peer that never ACKs a confirmable notification: #LWM2MNFYACK "NACK" after the retries."""
-    import struct
-    ep = _ep()
-    with EmulatorProcess(tmp_path / "s", "--lwm2m-server", leshan.coap_uri, "--time-scale", "50") as emu, \
-            emu.open() as h:
-        assert h.cmd(f'AT#LWM2MINJKEYS=0,1,"{ep}"', raw=True).endswith(OK)
-        assert h.cmd("AT#REBOOT", raw=True).endswith(OK)
-        h.wait_network()
-        assert h.cmd("AT#LWM2MENA=1", raw=True).endswith(OK)
-        h.wait_for(rb'LWM2M-TLT:"REGISTERED",[^\r]*\r\n')
-        port = int(leshan.wait_client(ep, timeout=30)["address"].rsplit(":", 1)[1])
-        assert h.cmd("AT#LWM2MNFYACKURI=0,1,3,0,9;#LWM2MNFYACKENA=0,1", raw=True).endswith(OK)
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-            s.settimeout(5)
-            opts = bytes([0x61, 0x00, 0x51]) + b"3" + bytes([0x01]) + b"0" + bytes([0x01]) + b"9"
-            s.sendto(struct.pack("!BBH", 0x42, 1, 0x3001) + b"nk" + opts, ("127.0.0.1", port))
-            ans, _ = s.recvfrom(2048)
-            assert ans[1] == 0x45
+def test_unacknowledged_notification_reports_nack(tmp_path):
+    """A server that never ACKs a confirmable notification: #LWM2MNFYACK "NACK" after the retries.
+    (The server is a raw CoAP peer the module registers with: the client answers only its servers.)"""
+    from coap_peer import CON, OBSERVE, RawServer, code
+    server = RawServer()
+    try:
+        with EmulatorProcess(tmp_path / "s", "--lwm2m-server", server.uri, "--time-scale", "50") as emu, \
+                emu.open() as h:
+            h.wait_network()
+            assert h.cmd("AT#LWM2MENA=1", raw=True).endswith(OK)
+            server.wait_register()
+            h.wait_for(rb'LWM2M-TLT:"REGISTERED",[^\r]*\r\n')
+            assert h.cmd("AT#LWM2MNFYACKURI=0,1,3,0,9;#LWM2MNFYACKENA=0,1", raw=True).endswith(OK)
+            server.ack_notifications = False                                # we never ACK it
+            ans = server.request(code(0, 1), "3/0/9", [(OBSERVE, b"")])
+            assert ans is not None and ans.code == 0x45
             assert h.cmd("AT#LWM2MSET=0,3,0,9,0,44", raw=True).endswith(OK)
-            note, _ = s.recvfrom(2048)
-            assert (note[0] >> 4) & 3 == 0 and note.endswith(b"44")      # CON, and we never ACK it
+            deadline = time.monotonic() + 10
+            while not server.notifications and time.monotonic() < deadline:
+                server.recv(0.2)
+            note = server.notifications[0]
+            assert note.mtype == CON and note.payload.endswith(b"44")
             h.wait_for(rb'\r\n#LWM2MNFYACK: 0,123,"/3/0/9","NACK"\r\n', timeout=60)
+    finally:
+        server.close()
 
 
 def test_module_way_sts_999_then_reboot(tmp_path, leshan):

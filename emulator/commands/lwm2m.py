@@ -15,6 +15,7 @@ from ..at.errors import OPERATION_NOT_ALLOWED, OPERATION_NOT_SUPPORTED, AtError
 from ..at.parser import TEST
 from ..at.registry import Family, Int, Raw, Str
 from ..lwm2m.agent import DIS, LIST_LIMIT, Agent, AgentError
+from ..lwm2m.coap import server_uri_problem
 from ..lwm2m.store import StoreError
 
 family = Family()
@@ -276,7 +277,7 @@ def _(ctx, agent_id, server, uri, is_bs):
     if server == 0:
         raise AtError(OPERATION_NOT_ALLOWED)
     if server == 999:
-        if not uri or not re.match(r"^coaps?://[^\s/]+", uri):
+        if not uri or server_uri_problem(uri) is not None:     # scheme, host and port 1..65535
             raise AtError(OPERATION_NOT_SUPPORTED)
         entry = [uri, int(is_bs)]
     else:

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import formats as fmt
 from .client import EXCHANGE_TIMEOUT, ClientError, CoapClient, default_port
+from .coap import server_uri_problem
 from .formats import link
 from .models import ModelRegistry
 from .site import Site
@@ -117,6 +118,10 @@ class Agent:
         self.configured = self._server_entry()
         self.keys = dict(nvm.get("lwm2m_keys") or {})
         boot = nvm.get("lwm2m_bootstrapped")
+        if boot and server_uri_problem(str(boot.get("uri"))) is not None:
+            log.warning("the bootstrapped server in NVM is not a usable URI (%s): bootstrapping again",
+                        server_uri_problem(str(boot.get("uri"))))
+            boot = None
         if self.configured.bootstrap and boot and boot.get("bs") == self.configured.uri:
             self.server = ServerEntry(default_port(boot["uri"]), False, int(boot["ssid"]))
             self.bootstrapped = boot
@@ -214,19 +219,33 @@ class Agent:
             await asyncio.gather(*list(self._closing), return_exceptions=True)
 
     def _server_entry(self) -> ServerEntry:
+        """The configured server: #LWM2MSTS (NVM), else --lwm2m-server, else the profile's default.
+
+        An entry that is not a usable URI (NVM written by an older version, a bad profile) is reported
+        on stderr and skipped, as if it had not been configured."""
         nvm = self.modem.nvm
-        stored = nvm.get("lwm2m_server")
         ssid = int(self.cfg["default_ssid"])
+        candidates = []
+        stored = nvm.get("lwm2m_server")
         if stored:
-            uri, bs = stored
-        else:
-            factory = self.factory_server
-            if factory:
-                uri, _, bs = factory.partition("|")
-                bs = bs == "1"
-            else:
-                uri, bs = self.cfg["default_server"]
-        return ServerEntry(default_port(uri), bool(bs), 0 if bs else ssid)
+            try:
+                uri, bs = stored
+                candidates.append(("#LWM2MSTS entry in NVM", str(uri), bool(bs)))
+            except (TypeError, ValueError):
+                log.warning("the #LWM2MSTS entry in NVM has the wrong shape: ignored")
+        factory = self.factory_server
+        if factory:
+            uri, _, bs = factory.partition("|")
+            candidates.append(("--lwm2m-server", uri, bs == "1"))
+        uri, bs = self.cfg["default_server"]
+        candidates.append(("profile default_server", str(uri), bool(bs)))
+        candidates.append(("built-in default", "coap://127.0.0.1:5683", False))
+        for origin, uri, bs in candidates:
+            problem = server_uri_problem(uri)
+            if problem is None:
+                return ServerEntry(default_port(uri), bs, 0 if bs else ssid)
+            log.warning("LwM2M server %r (%s) is not usable: %s; ignored", uri, origin, problem)
+        raise AssertionError("unreachable: the built-in default is valid")
 
     # ================================================================== store
     def _build_store(self) -> Store:
@@ -472,7 +491,8 @@ class Agent:
             return None
         for iid in self.store.instance_ids(0):
             try:
-                if self.store.get(0, iid, 0) and default_port(self.store.get(0, iid, 0)) == self.server.uri:
+                uri = self.store.get(0, iid, 0)
+                if uri and server_uri_problem(str(uri)) is None and default_port(uri) == self.server.uri:
                     ident, key = self.store.get(0, iid, 3), self.store.get(0, iid, 5)
                     if ident and key:
                         return bytes(ident), bytes(key)
@@ -535,7 +555,7 @@ class Agent:
     # ------------------------------------------------------------------ notifications
     @property
     def tracker(self):
-        from .observe import NotifyTracker
+        from .coap import NotifyTracker
         if getattr(self, "_tracker", None) is None:
             self._tracker = NotifyTracker(self._notify_result)
         return self._tracker
@@ -822,6 +842,8 @@ class Agent:
                     continue
                 uri, ssid = store.get(0, iid, 0), int(store.get(0, iid, 10))
             except (StoreError, TypeError, ValueError):
+                continue
+            if server_uri_problem(str(uri)) is not None:
                 continue
             for sid in store.instance_ids(1):
                 try:

@@ -38,10 +38,11 @@ Facts this module relies on (checked against Leshan 2.0.0-M4, see tests/test_dtl
 from __future__ import annotations
 
 import logging
-import weakref
 from urllib.parse import urlsplit, urlunsplit
 
 import aiocoap
+
+from . import coap
 
 log = logging.getLogger("emulator.lwm2m.dtls")
 
@@ -173,46 +174,19 @@ def quiet_tinydtls() -> None:
 
 
 def _dtls_interfaces(ctx: aiocoap.Context) -> list:
-    """The context's tinydtls message interfaces (aiocoap 0.4.17 internals: TokenManager ->
-    MessageManager -> MessageInterfaceTinyDTLS)."""
-    from aiocoap.transports.tinydtls import MessageInterfaceTinyDTLS
-    found = []
-    for ri in getattr(ctx, "request_interfaces", ()):
-        mi = getattr(getattr(ri, "token_interface", None), "message_interface", None)
-        if isinstance(mi, MessageInterfaceTinyDTLS):
-            found.append(mi)
-    return found
+    """The context's tinydtls message interfaces (aiocoap internals: see emulator/lwm2m/coap.py)."""
+    return coap.dtls_interfaces(ctx)
 
 
 def _hold_sessions(ctx: aiocoap.Context) -> None:
-    """Make the tinydtls pool hold its sessions strongly (see the module docstring).
-
-    aiocoap 0.4.17 keeps them in ``MessageInterfaceTinyDTLS._pool``, a WeakValueDictionary; a session
-    removes itself from it when it fails or shuts down, and the context's shutdown closes what is left, so
-    a plain dict only changes *when* an idle session goes: never while the context lives.
-    """
-    for mi in _dtls_interfaces(ctx):
-        pool = getattr(mi, "_pool", None)
-        if isinstance(pool, weakref.WeakValueDictionary):
-            mi._pool = dict(pool.items())
-        elif not isinstance(pool, dict):
-            log.warning("aiocoap's tinydtls pool changed (%s): DTLS sessions may close when idle", type(pool))
+    """Make the context hold its DTLS sessions (see the module docstring and coap.hold_dtls_sessions)."""
+    coap.hold_dtls_sessions(ctx)
 
 
 def drop_sessions(ctx: aiocoap.Context | None) -> int:
     """Close the context's DTLS sessions (also half-open handshakes), so that the next coaps request starts
     a fresh handshake. Requests still waiting on them end by their own timeout. Returns how many closed."""
-    if ctx is None:
-        return 0
-    closed = 0
-    for mi in _dtls_interfaces(ctx):
-        for conn in list(getattr(mi, "_pool", {}).values()):
-            try:
-                conn.shutdown()
-            except Exception:
-                log.debug("closing a DTLS session failed", exc_info=True)
-            closed += 1
-    return closed
+    return coap.drop_dtls_sessions(ctx)
 
 
 # ---------------------------------------------------------------------------------------------- context

@@ -6,14 +6,12 @@ notifications are spaced by pmin, sent at least every pmax, and on numeric resou
 gt/lt crossings and the st step. Resources the module computes (time, signal, free memory) are polled
 at the pmin period. In the agent's ACK mode a notification due while the data context is released
 first rings #LWM2MRING: "NOT". Confirmable notifications of URIs in the notify-ack list end in
-#LWM2MNFYACK "ACK" or "NACK".
+#LWM2MNFYACK "ACK" or "NACK" (seen in aiocoap's message layer by coap.NotifyTracker).
 """
 from __future__ import annotations
 
 import logging
 from typing import TYPE_CHECKING, Any
-
-import aiocoap
 
 if TYPE_CHECKING:
     from .site import Site
@@ -176,54 +174,3 @@ class Observation:
             self.servobs.trigger(message, is_last=True)
         except Exception:
             log.exception("final notification of %s failed", self.path)
-
-
-class NotifyTracker:
-    """Sees, in aiocoap's message layer, whether a confirmable notification was acknowledged.
-
-    aiocoap 0.4.17 (pinned) keeps outstanding CON exchanges in its MessageManager: we wrap the three
-    places an exchange starts and ends (sent, ACK/RST received, retransmissions exhausted).
-    """
-
-    def __init__(self, on_result):
-        self.on_result = on_result          # on_result(path, "ACK" | "NACK")
-        self.pending: dict[tuple, tuple] = {}
-
-    def install(self, ctx: aiocoap.Context) -> None:
-        for ri in ctx.request_interfaces:
-            mman = getattr(ri, "token_interface", None)
-            if mman is None or not hasattr(mman, "_send_initially") or getattr(mman, "_lwm2m_hooked", False):
-                continue
-            mman._lwm2m_hooked = True
-            self._wrap(mman)
-
-    def _wrap(self, mman) -> None:
-        send, remove, retransmit = mman._send_initially, mman._remove_exchange, mman._retransmit
-        pending = self.pending
-        con = aiocoap.numbers.types.CON
-        ack = aiocoap.numbers.types.ACK
-
-        def _send_initially(message, messageerror_monitor=None):
-            send(message, messageerror_monitor)
-            req = getattr(message, "request", None)
-            if message.mtype is con and message.code.is_response() and message.opt.observe is not None \
-                    and req is not None:
-                path = tuple(req.opt.uri_path)
-                pending[(message.remote, message.mid)] = path
-
-        def _remove_exchange(message):
-            key = (message.remote, message.mid)
-            remove(message)
-            path = pending.pop(key, None)
-            if path is not None:
-                self.on_result(path, "ACK" if message.mtype is ack else "NACK")
-
-        def _retransmit(message, timeout, counter):
-            key = (message.remote, message.mid)
-            retransmit(message, timeout, counter)
-            if key in pending and key not in mman._active_exchanges:
-                self.on_result(pending.pop(key), "NACK")
-
-        mman._send_initially = _send_initially
-        mman._remove_exchange = _remove_exchange
-        mman._retransmit = _retransmit

@@ -15,6 +15,7 @@ import aiocoap
 from aiocoap import numbers
 from aiocoap.resource import ObservableResource
 
+from . import coap
 from . import formats as fmt
 from .formats import link
 from .observe import Observation
@@ -31,6 +32,13 @@ READ_FORMATS = (fmt.TEXT, fmt.OPAQUE, fmt.TLV, fmt.JSON)
 # If-Match, Uri-Host, If-None-Match, Uri-Port, Uri-Path, Uri-Query, Accept, Block2, Block1
 UNDERSTOOD_CRITICAL = frozenset({1, 3, 5, 7, 11, 15, 17, 23, 27})
 ATTRS = ("pmin", "pmax", "gt", "lt", "st")
+#: The largest request body (one datagram, or a Block1 transfer put together) the client takes, in bytes;
+#: a larger one is answered 4.13 Request Entity Too Large with Size1 = this limit (RFC 7959 2.9.3). The
+#: firmware package (/5/0/0) takes up to the FOTA package limit instead.
+MAX_REQUEST_BODY = 8192
+#: Observations kept at once (all servers); a further Observe is declined: a plain 2.05 answer without
+#: the Observe option, so the server knows it does not observe (RFC 7641 4.1).
+MAX_OBSERVATIONS = 64
 
 
 def _resp(code, payload: bytes = b"", cf: int | None = None) -> aiocoap.Message:
@@ -63,28 +71,13 @@ def parse_path(parts) -> tuple[int, ...] | None:
     return tuple(out)
 
 
-class _ObserveFromOne:
-    """Observe numbers go out one higher: the first answer carries 1, not 0. Legal for any server,
-    and node-coap (under lwm2m-node-lib 1.4.0) drops a first answer numbered 0."""
-
-    def __init__(self, pipe):
-        self._pipe = pipe
-
-    def __getattr__(self, name):
-        return getattr(self._pipe, name)
-
-    def add_response(self, response, is_last=False):
-        if response.opt.observe is not None:
-            response.opt.observe = (response.opt.observe + 1) % (1 << 24)
-        self._pipe.add_response(response, is_last=is_last)
-
-
 class Site(ObservableResource):
     """One resource object for the whole tree: LwM2M paths are data, not a fixed site map."""
 
     def __init__(self, agent: "Agent"):
         super().__init__()
         self.agent = agent
+        coap.bound_blockwise(self, agent.clock)
         self.attributes: dict[tuple, dict[str, str]] = {}
         self.observers: dict[tuple, set] = {}
         self.bootstrapping = False
@@ -102,23 +95,47 @@ class Site(ObservableResource):
         if unknown:
             pipe.add_response(_resp(C.BAD_OPTION, f"unknown critical option {unknown[0]}".encode()), is_last=True)
             return
-        if pipe.request.opt.observe == 0:
-            pipe = _ObserveFromOne(pipe)
         try:
+            too_large = self._too_large(pipe.request)
+            if too_large is not None:
+                pipe.add_response(too_large, is_last=True)
+                return
+            if pipe.request.opt.observe == 0:
+                pipe = coap.ObserveFromOne(pipe)
             return await super().render_to_pipe(pipe)
         except ValueError as exc:           # e.g. block options that contradict each other
             log.info("rejected request: %r", exc)
             pipe.add_response(_resp(C.BAD_REQUEST), is_last=True)
 
+    def body_limit(self, request) -> int:
+        """The largest body (bytes) this request's target takes: see MAX_REQUEST_BODY."""
+        if parse_path(request.opt.uri_path) == (5, 0, 0) and getattr(self.agent, "fota", None) is not None:
+            return int(self.agent.fota.max_package)
+        return MAX_REQUEST_BODY
+
+    def _too_large(self, request) -> aiocoap.Message | None:
+        """4.13 with Size1 when the body, the Block1 transfer so far, or the announced Size1 exceeds the
+        limit (checked before any block is kept, so nothing is ever partly written)."""
+        limit = self.body_limit(request)
+        size = len(request.payload)
+        block1 = coap.block1_of(request)
+        if block1 is not None:
+            size += block1[3]
+        announced = request.opt.size1
+        if size <= limit and (announced is None or announced <= limit):
+            return None
+        log.info("request body of %d bytes (Size1 %s) over the limit of %d: 4.13", size, announced, limit)
+        m = _resp(C.REQUEST_ENTITY_TOO_LARGE)
+        m.opt.size1 = limit
+        return m
+
     # ------------------------------------------------------------------ observe
     async def add_observation(self, request, serverobservation):
         path = parse_path(request.opt.uri_path)
         if not path or len(path) > 3 or request.code != C.GET or request.opt.accept == fmt.LINK \
-                or not self.agent.registered or not self.authorized(path) or not self._readable(path):
-            # declined: aiocoap 0.4.17 calls the cancellation callback of a declined observation too
-            # (AttributeError, then a TypeError in its own logging): decline through its API instead
-            serverobservation.accept(lambda: None)
-            serverobservation.deregister()
+                or not self.agent.registered or not self.authorized(path) or not self._readable(path) \
+                or sum(len(o) for o in self.observers.values()) >= MAX_OBSERVATIONS:
+            coap.decline_observation(serverobservation)
             return
         obs = Observation(self, path, serverobservation, request)
         self.observers.setdefault(path, set()).add(obs)
@@ -168,8 +185,7 @@ class Site(ObservableResource):
     def notification(self, obs) -> aiocoap.Message:
         """The message of one notification (confirmable when the agent wants its ACK seen)."""
         resp = self._render(obs.request)
-        from .client import scaled_tuning
-        resp.transport_tuning = scaled_tuning(self.agent.clock, reliable=self.agent.wants_con(obs.path))
+        resp.transport_tuning = coap.tuning(reliable=self.agent.wants_con(obs.path))
         return resp
 
     # ------------------------------------------------------------------ dispatch
