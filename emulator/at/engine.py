@@ -83,8 +83,10 @@ class Context:
     def write_raw(self, data: bytes) -> None:
         self.engine.write(data)
 
-    async def read_raw(self, size: int, idle_timeout: float) -> bytes:
-        return await self.engine.read_raw(size, idle_timeout)
+    async def read_raw(self, size: int, time_limit: float) -> bytes:
+        """`size` raw bytes from the host; DataTimeout if they have not all come within
+        `time_limit` seconds (module clock) from now."""
+        return await self.engine.read_raw(size, time_limit)
 
 
 class Engine:
@@ -103,6 +105,7 @@ class Engine:
         self._task: asyncio.Task | None = None
         self._raw: tuple[int, bytearray, asyncio.Future] | None = None
         self._raw_skip_lf = False
+        self._lf_may_follow = False        # the last line ended with <CR> as the last byte seen so far
         self._after_final: list = []
         self._raw_line = bytearray()       # the raw bytes of the line being typed (for the taps)
         self._last_secret = False
@@ -196,6 +199,7 @@ class Engine:
                 if b == s3:
                     run_line = bytes(self._line)
                     self._line.clear()
+                    self._lf_may_follow = i == len(data)
                     if i < len(data) and data[i] == self._s.get("S4"):
                         i += 1                  # the <LF> of a <CR><LF> ending: echoed before the answer
                     break
@@ -246,19 +250,19 @@ class Engine:
             self.on_output(shown, secret)
 
     # ---------------------------------------------------------------- raw data phase
-    async def read_raw(self, size: int, idle_timeout: float) -> bytes:
+    async def read_raw(self, size: int, time_limit: float) -> bytes:
+        """The data phase: `size` raw bytes. Only an <LF> that directly follows the command line's
+        <CR> (and was not yet seen) is skipped. DataTimeout `time_limit` seconds (module clock) after
+        the start, however many bytes came: the port is then back in command mode."""
         fut = asyncio.get_running_loop().create_future()
         self._raw = (size, bytearray(), fut)
-        self._raw_skip_lf = True
+        self._raw_skip_lf = self._lf_may_follow
         self._pump_raw()
         try:
-            while not fut.done():
-                got = len(self._raw[1]) if self._raw else 0
-                try:
-                    await self.modem.clock.wait_for(asyncio.shield(fut), idle_timeout)
-                except asyncio.TimeoutError:
-                    if self._raw is not None and len(self._raw[1]) == got:
-                        raise DataTimeout() from None
+            try:
+                await self.modem.clock.wait_for(asyncio.shield(fut), time_limit)
+            except asyncio.TimeoutError:
+                raise DataTimeout() from None
             return fut.result()
         finally:
             self._raw = None
@@ -267,6 +271,8 @@ class Engine:
         size, buf, fut = self._raw
         if self._raw_skip_lf and self._in:
             if self._in[0] == self._s.get("S4"):
+                if self.on_input:
+                    self.on_input(bytes(self._in[:1]), False)
                 del self._in[0]
             self._raw_skip_lf = False
         take = min(size - len(buf), len(self._in))

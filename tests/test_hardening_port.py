@@ -1,0 +1,217 @@
+"""Issue 9, items 6-12: secrets never logged, private state files, the host's port under a host that
+does not read, the #M2MWRITE data phase, bounded growth, NVM of the wrong shape. Real emulator
+processes on real PTYs; loopback only; bounded in count and time."""
+import json
+import os
+import re
+import stat
+import subprocess
+import sys
+import time
+
+import pytest
+
+from emulator.testing.host import AtHost, EmulatorProcess
+
+OK = b"\r\nOK\r\n"
+ERROR = b"\r\nERROR\r\n"
+
+KEY_A, KEY_B = "deadbeefcafe", "4242f00d"          # the key: KEY_A + KEY_B; neither half may leak
+KEY = KEY_A + KEY_B
+
+
+def _files_with_key(root, skip=("nvm.json",)):
+    hits = []
+    for dirpath, _, names in os.walk(root):
+        for name in names:
+            if name in skip:
+                continue
+            path = os.path.join(dirpath, name)
+            data = open(path, "rb").read()
+            for part in (KEY_A, KEY_B):
+                if part.encode() in data or part.upper().encode() in data:
+                    hits.append((path, part))
+    return hits
+
+
+# ------------------------------------------------------------------------------------------ item 6
+def test_a_key_never_reaches_a_log_however_it_is_typed(tmp_path):
+    state = tmp_path / "state"
+    trace = tmp_path / "trace.log"
+    emu = EmulatorProcess(state, "--log", str(trace), "-vv")
+    try:
+        h = emu.open()
+        sent = 0
+
+        def line(data: bytes, *, chunks=None):
+            nonlocal sent
+            sent += 1
+            if chunks:
+                for i in range(0, len(data), chunks):
+                    h.write(data[i:i + chunks])
+                    time.sleep(0.01)
+            else:
+                h.write(data)
+            return h.read_final()
+
+        k = f'0,1,"ep1","id1","{KEY}"'.encode()
+        assert line(b"AT#LWM2MINJKEYS=" + k + b"\r").endswith(OK)                       # 1 plain
+        assert line(b"AT#LWM2MINJKEYS =" + k + b"\r").endswith(OK)                      # 2 space before =
+        assert line(b"AT#LWM2M INJKEYS=" + k + b"\r").endswith(OK)                      # 3 space in the name
+        assert line(b"AT#LWM2MINJKEYX\x08S=" + k + b"\r").endswith(OK)                  # 4 backspace in the name
+        assert line(b"at#lwm2minjkeys=" + k + b"\r").endswith(OK)                       # 5 lower case
+        assert line(b"AT#LWM2MINJKEYS=" + k + b"\r", chunks=9).endswith(OK)             # 6 several writes
+        assert line(b"AT#LWM2MINJKEYS=" + k + b"\r", chunks=1).endswith(OK)             # 7 byte by byte
+        assert line(b"AT+CMEE=2;#LWM2MINJKEYS=" + k + b"\r").endswith(OK)               # 8 chained
+        assert line(b"A/").endswith(OK)                                                 # 9 repeat
+        assert line(b"AT#/").endswith(OK)                                               # 10 repeat
+        semi = f'0,1,"ep1","id1","{KEY_A};{KEY_B}"'.encode()
+        assert line(b"AT#LWM2MINJKEYS=" + semi + b"\r").endswith(OK)                    # 11 ';' in the key
+        assert line(f'AT#LWM2MINJKEYS=0,1,"ep1","id1","{KEY}\r'.encode()).endswith(ERROR)  # 12 open quote (-vv: syntax)
+        assert line(f'AT#LWM2MINJKEYS=0,1,"ep1","id1",{KEY}x\r'.encode()).endswith(OK)   # 13 unquoted
+        assert line(f'AT#LWM2MINJKEYS=0,1,"ep1","id1","{KEY}",7\r'.encode()).endswith(b"\r\n+CME ERROR: operation not supported\r\n")  # 14
+        long = KEY * 4
+        assert line(f'AT#LWM2MINJKEYS=0,1,"ep1","id1","{long}"\r'.encode()).endswith(b"\r\n+CME ERROR: operation not supported\r\n")  # 15
+        # 16 a <CR> inside the key: the rest of the key arrives as a line of its own
+        h.write(f'AT#LWM2MINJKEYS=0,1,"ep1","id1","{KEY_A}\r'.encode())
+        assert h.read_final().endswith(ERROR)
+        h.write(f'{KEY_B}"\r'.encode())
+        h.wait_for(re.escape(f'{KEY_B}"\r'.encode()))
+        assert h.cmd("AT") == OK
+        # 17 a failed NVM write (its temp file's name taken by a directory): the handler fails
+        blocker = state / f".nvm.json.{emu.proc.pid}.tmp"
+        blocker.mkdir()
+        assert line(b"AT#LWM2MINJKEYS=" + semi + b"\r").endswith(ERROR)
+        blocker.rmdir()
+        # 18 split in two writes, the cut inside the key (the old trace showed it twice)
+        data = f'AT#LWM2MINJKEYS=0,1,"ep1","id1","{KEY}"\r'.encode()
+        cut = data.index(KEY_B.encode()) - 3
+        h.write(data[:cut])
+        time.sleep(0.1)
+        h.write(data[cut:])
+        assert h.read_final().endswith(OK)
+        assert h.cmd("AT+CGMI") == b"\r\nTelit\r\n" + OK
+        h.close()
+        emu.terminate()
+    finally:
+        emu.kill()
+    assert "handler of #LWM2MINJKEYS failed" in emu.stderr_text()     # case 17 did fail and log
+    text = trace.read_text()
+    assert "AT+CGMI" in text                                          # the trace works
+    masked = [l for l in text.splitlines() if " masked " in l]
+    assert len([l for l in masked if "host->module" in l]) >= 17
+    assert all("***" in l for l in masked)
+    assert _files_with_key(tmp_path) == []
+    assert KEY in (state / "nvm.json").read_text()                    # where the key is kept, by design
+
+
+# ------------------------------------------------------------------------------------------ item 7
+def _mode(path):
+    return stat.S_IMODE(os.stat(path).st_mode)
+
+
+def test_state_files_are_private_and_a_refused_key_is_never_saved(tmp_path):
+    state = tmp_path / "state"
+    (state / "fs" / "XML").mkdir(parents=True)
+    os.chmod(state, 0o755)
+    os.chmod(state / "fs", 0o755)
+    (state / "nvm.json").write_text(json.dumps({"magic": "telit-emu-nvm", "version": 1, "data": {}}))
+    os.chmod(state / "nvm.json", 0o644)
+    with EmulatorProcess(state) as emu, emu.open() as h:
+        assert h.cmd('AT#LWM2MINJKEYS=0,1,"ep","id","goodkey"') == OK
+    with EmulatorProcess(state) as emu, emu.open() as h:
+        h.write(b'AT#M2MWRITE="/XML/a.xml",3\r')
+        h.wait_for(rb">>>")
+        h.write(b"abc")
+        assert h.read_final() == OK
+        # a key refused because the NVM write failed is not saved by the next write
+        blocker = state / f".nvm.json.{emu.proc.pid}.tmp"
+        blocker.mkdir()
+        assert h.cmd(f'AT#LWM2MINJKEYS=0,1,"ep","id","{KEY}"') == ERROR
+        blocker.rmdir()
+        assert h.cmd('AT+CGDCONT=2,"IP","other"') == OK
+        assert h.cmd(f'AT#LWM2MINJKEYS=0,1,"ep","id","{KEY * 5}"') == ERROR      # too long
+        assert h.cmd('AT+CGDCONT=3,"IP","third"') == OK
+    nvm = (state / "nvm.json").read_text()
+    assert "goodkey" in nvm and KEY not in nvm and "third" in nvm
+    assert _mode(state / "nvm.json") == 0o600
+    for d in (state, state / "fs", state / "fs" / "XML"):
+        assert _mode(d) == 0o700, d
+    assert _mode(state / "fs" / "XML" / "a.xml") == 0o600
+
+
+def test_default_state_dir_is_private(tmp_path):
+    env = {**os.environ, "XDG_DATA_HOME": str(tmp_path / "xdg")}
+    proc = subprocess.Popen([sys.executable, "-m", "emulator"], stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL, env=env)
+    try:
+        line = proc.stdout.readline().decode()
+        assert line.startswith("port: ")
+        with AtHost(line.split(": ", 1)[1].strip()) as h:
+            assert h.cmd('AT+CGDCONT=2,"IP","x"') == OK
+    finally:
+        proc.kill()
+        proc.wait()
+        proc.stdout.close()
+    default = tmp_path / "xdg" / "telit-emu" / "default"
+    assert _mode(default) == 0o700 and _mode(default.parent) == 0o700
+    assert _mode(default / "fs") == 0o700 and _mode(default / "nvm.json") == 0o600
+
+
+# ------------------------------------------------------------------------------------------ item 9
+def test_m2mwrite_payload_starting_with_lf_is_kept(host):
+    host.write(b'AT#M2MWRITE="/XML/lf.txt",4\r\n')        # the <LF> after the <CR>: not payload
+    host.wait_for(rb">>>")
+    host.write(b"\nab\n")                                   # the payload's own <LF>s are payload
+    assert host.read_final() == OK
+    assert host.cmd("AT+CGMI") == b"\r\nTelit\r\n" + OK     # no byte of the next command eaten
+    assert b">>>\nab\n" in host.cmd("AT#M2MREAD=/XML/lf.txt")
+    # the command's <CR> alone, then (after the prompt) a payload that begins with <LF>: that <LF>
+    # directly follows the <CR>, so it is the skipped one
+    host.write(b'AT#M2MWRITE="/XML/lf2.txt",2\r')
+    host.wait_for(rb">>>")
+    host.write(b"\nxy")
+    assert host.read_final() == OK
+    assert b">>>xy" in host.cmd("AT#M2MREAD=/XML/lf2.txt")
+
+
+def test_m2mwrite_data_phase_has_a_total_time_limit(tmp_path):
+    # --time-scale 10: the limit for 1000 bytes (5 s + 1000 bytes at 9600 baud = 6.04 s) is 0.6 s real
+    with EmulatorProcess(tmp_path / "s", "--time-scale", "10") as emu:
+        with emu.open() as h:
+            h.write(b'AT#M2MWRITE="/XML/short.txt",1000\r')
+            h.wait_for(rb">>>")
+            h.write(b"hello")
+        t0 = time.monotonic()
+        with emu.open() as h:
+            # a host polling with AT: its bytes feed the data phase (as on the module), yet the phase
+            # ends by its limit and AT gets its OK (the old idle timer restarted at every byte)
+            got = b""
+            while time.monotonic() - t0 < 5:
+                h.write(b"AT\r")
+                time.sleep(0.2)
+                got += h.ser.read(h.ser.in_waiting or 0)
+                if got.endswith(b"AT\r\r\nOK\r\n"):
+                    break
+            assert b"\r\nERROR\r\n" in got and got.endswith(b"AT\r\r\nOK\r\n"), got
+            assert time.monotonic() - t0 < 3
+            assert b"short.txt" not in h.cmd("AT#M2MLIST")
+
+
+def test_m2m_hidden_names_refused_and_leftovers_cleaned(tmp_path):
+    state = tmp_path / "s"
+    xml = state / "fs" / "XML"
+    xml.mkdir(parents=True)
+    (xml / ".a.xml.tmp").write_bytes(b"x" * 5000)          # a write cut by kill -9
+    (xml / ".hidden").write_bytes(b"y" * 3000)
+    (xml / "seen.xml").write_bytes(b"z" * 100)
+    with EmulatorProcess(state) as emu, emu.open() as h:
+        assert h.cmd("AT+CMEE=1") == OK
+        assert h.cmd('AT#M2MWRITE="/XML/.hidden",10') == b"\r\n+CME ERROR: 1102\r\n"
+        assert h.cmd('AT#M2MWRITE="/XML/.x.tmp",10') == b"\r\n+CME ERROR: 1102\r\n"
+        listing = h.cmd("AT#M2MLIST")
+        sizes = [int(n) for n in re.findall(rb'#M2MLIST: "[^"]+",(\d+)', listing)]
+        free = int(re.search(rb"free bytes: (\d+)", listing).group(1))
+        assert sizes == [100]
+        assert free == 1024 * 1024 - sum(sizes)
+    assert sorted(os.listdir(xml)) == ["seen.xml"]
