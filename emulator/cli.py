@@ -92,7 +92,7 @@ class Trace:
         self._feed("module->host", data, masked)
 
     def dropped(self, data: bytes) -> None:
-        self.note(f"host is not reading: dropped URC line {data!r}")
+        self.note(f"dropped-urc {data!r}")      # the host was not reading: this whole URC line was dropped
 
     def flush(self) -> None:
         for arrow, buf in self._pending.items():

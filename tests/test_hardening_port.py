@@ -215,3 +215,77 @@ def test_m2m_hidden_names_refused_and_leftovers_cleaned(tmp_path):
         assert sizes == [100]
         assert free == 1024 * 1024 - sum(sizes)
     assert sorted(os.listdir(xml)) == ["seen.xml"]
+
+
+# ------------------------------------------------------------------------------------------ item 8
+def test_host_that_does_not_read_loses_whole_urcs_never_a_response(tmp_path):
+    n = 10_000
+    trace = tmp_path / "trace.log"
+    with EmulatorProcess(tmp_path / "s", "--log", str(trace)) as emu, emu.open() as h:
+        assert h.cmd("ATE0") .endswith(OK)
+        h.echo = False
+        assert h.cmd("AT#LWM2MMON=1,3") == OK
+        lines = b"".join(b"AT#LWM2MSET=0,3,0,9,0,%d\r" % (i % 100) for i in range(n))
+        progress = {"sent": 0}
+
+        def writer():
+            for i in range(0, len(lines), 1024):
+                h.ser.write(lines[i:i + 1024])          # blocks while the module takes no input
+                progress["sent"] = i + 1024
+
+        import threading
+        t = threading.Thread(target=writer, daemon=True)
+        t.start()
+        # the host does not read until the writer is done or stalled (flow control) for 2 s
+        last, since = -1, time.monotonic()
+        while t.is_alive() and time.monotonic() - since < 2:
+            if progress["sent"] != last:
+                last, since = progress["sent"], time.monotonic()
+            time.sleep(0.1)
+        got = bytearray(h.buf)
+        deadline = time.monotonic() + 120
+        while got.count(b"\r\nOK\r\n") < n and time.monotonic() < deadline:
+            got += h.ser.read(h.ser.in_waiting or 1)
+        t.join(10)
+        time.sleep(0.3)
+        got += h.ser.read(h.ser.in_waiting or 0)
+    pieces = bytes(got).split(b"\r\n")
+    assert pieces[0] == b"" and pieces[-1] == b""
+    body = [p for p in pieces if p]
+    bad = [p for p in body if p not in (b"OK", b'#LWM2MMON: UPD,"/3/0/9/0"')]
+    assert bad == [], bad[:5]
+    assert bytes(got).count(b"\r\n\r\n\r\n") == 0          # every line framed <CR><LF>...<CR><LF>
+    oks = body.count(b"OK")
+    urcs = len(body) - oks
+    assert oks == n
+    dropped = trace.read_text().count(" ## dropped-urc ")
+    assert urcs + dropped == n, (urcs, dropped)
+
+
+def test_responses_alone_over_the_bound_stop_input_until_the_host_reads(tmp_path):
+    n = 2000              # answers (echo + AT&V) ~ 2000 x 0.8 kB: far above the 256 kB bound
+    cmd = b"AT&V" + b" " * 390                  # a long line: the input outgrows the kernel's buffer
+    with EmulatorProcess(tmp_path / "s") as emu, emu.open() as h:
+        one = h.cmd(cmd)
+        lines = (cmd + b"\r") * n
+        progress = {"sent": 0}
+
+        def writer():
+            for i in range(0, len(lines), 500):
+                h.ser.write(lines[i:i + 500])
+                progress["sent"] = i + 500
+
+        import threading
+        t = threading.Thread(target=writer, daemon=True)
+        t.start()
+        last, since = -1, time.monotonic()
+        while t.is_alive() and time.monotonic() - since < 2:
+            if progress["sent"] != last:
+                last, since = progress["sent"], time.monotonic()
+            time.sleep(0.1)
+        assert t.is_alive() and progress["sent"] < len(lines)      # the module took no more input
+        expected = (cmd + b"\r" + one) * n
+        got = h.read_exactly(len(expected), timeout=60)
+        t.join(10)
+        assert got == expected                   # every answer, whole and in order
+        assert h.cmd("AT") == OK
