@@ -120,8 +120,7 @@ async def run(args) -> int:
         server = f"{args.lwm2m_server}|{1 if args.lwm2m_bootstrap else 0}"
     modem = Modem(port, state_dir, profile=profile, clock=RealClock(args.time_scale),
                   clean_output=args.clean_output, lwm2m_server=server)
-    if modem.nvm.problem:
-        print(f"telit-emu: {modem.nvm.problem}", file=sys.stderr)
+    # an NVM problem (corrupt file, sections of the wrong shape) is logged once, on stderr, by the NVM
     trace = None
     if args.log:
         trace = Trace(args.log)

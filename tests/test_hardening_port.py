@@ -289,3 +289,59 @@ def test_responses_alone_over_the_bound_stop_input_until_the_host_reads(tmp_path
         t.join(10)
         assert got == expected                   # every answer, whole and in order
         assert h.cmd("AT") == OK
+
+
+# ------------------------------------------------------------------------------------------ item 11
+_WRONG = [[], {}, "x", "", 1, -5, 10 ** 12, True, None, 1.5, {"1": ["IP"]}, [["x", 1]], {"a": {"b": 1}},
+          ["coap://127.0.0.1:5683"], [1, 2, 3], {"uri": 5}, {"instances": "x"}, {"instances": [[1]]},
+          {"values": [[3, 0]]}, {"0": {"S3": 1000}}, {"1": [1, 2]}, ["a", "b", "c", "d"], [[]], "factory"]
+
+
+def _sections():
+    from emulator.modem.nvm import SHAPES
+    return sorted(SHAPES) + ["setting:#SLED", "setting:+WS46"]
+
+
+def test_nvm_of_the_wrong_shape_boots_answers_and_enables(tmp_path):
+    import random
+    rng = random.Random(9)
+    sections = _sections()
+    for round_ in range(6):
+        state = tmp_path / f"s{round_}"
+        state.mkdir()
+        data = {}
+        for key in sections:
+            for _ in range(20):
+                v = rng.choice(_WRONG)
+                from emulator.modem.nvm import section_ok
+                if not section_ok(key, v):
+                    break
+            data[key] = v
+        (state / "nvm.json").write_text(json.dumps({"magic": "telit-emu-nvm", "version": 1, "data": data}))
+        (state / ".nvm.json.999999999.tmp").write_text("{")          # left by a kill -9
+        with EmulatorProcess(state) as emu, emu.open() as h:         # it prints port: and answers
+            assert h.cmd("AT") == OK
+            assert h.cmd("AT+CGDCONT?").endswith(OK)
+            assert h.cmd("AT&V").endswith(OK)
+            assert h.cmd("AT$GPSCFG?").endswith(OK)
+            assert h.cmd("AT+COPS?").endswith(OK)
+            h.wait_network()
+            assert h.cmd("AT#LWM2MENA=1") == OK
+            h.wait_for(rb'LWM2M-TLT:"REGISTERING"[^\r\n]*\r\n')
+            assert h.cmd("AT#LWM2MSET=0,3,0,9,0,57") == OK
+            assert h.cmd("AT#LWM2MENA=0") == OK
+        err = emu.stderr_text()
+        assert "wrong shape" in err and err.count("wrong shape") == 1, err
+        assert "Traceback" not in err, err
+        assert not (state / ".nvm.json.999999999.tmp").exists()
+
+
+def test_nvm_bad_section_replaced_rest_kept(tmp_path):
+    state = tmp_path / "s"
+    state.mkdir()
+    data = {"cgdcont": {"1": ["IP"]}, "setting:#SLED": [1, 20, 30], "tz_quarters": 8}
+    (state / "nvm.json").write_text(json.dumps({"magic": "telit-emu-nvm", "version": 1, "data": data}))
+    with EmulatorProcess(state) as emu, emu.open() as h:
+        assert h.cmd("AT+CGDCONT?") == b'\r\n+CGDCONT: 1,"IPV4V6","","",0,0\r\n' + OK     # factory
+        assert h.cmd("AT#SLED?") == b"\r\n#SLED: 1,20,30\r\n" + OK                         # kept
+    assert "cgdcont" in emu.stderr_text()
