@@ -298,8 +298,9 @@ _WRONG = [[], {}, "x", "", 1, -5, 10 ** 12, True, None, 1.5, {"1": ["IP"]}, [["x
 
 
 def _sections():
-    from emulator.modem.nvm import SHAPES
-    return sorted(SHAPES) + ["setting:#SLED", "setting:+WS46"]
+    return ["startup", "profiles", "cgdcont", "cops_mode", "cops_format", "tz_quarters", "gpscfg",
+            "firmware_revision", "lwm2m_server", "lwm2m_server_pending", "lwm2m_keys", "lwm2m_bootstrapped",
+            "lwm2m_resume", "lwm2m_store", "lwm2m_fota", "lwm2m_fota_mode", "setting:#SLED", "setting:+WS46"]
 
 
 def test_nvm_of_the_wrong_shape_boots_answers_and_enables(tmp_path):
@@ -311,12 +312,7 @@ def test_nvm_of_the_wrong_shape_boots_answers_and_enables(tmp_path):
         state.mkdir()
         data = {}
         for key in sections:
-            for _ in range(20):
-                v = rng.choice(_WRONG)
-                from emulator.modem.nvm import section_ok
-                if not section_ok(key, v):
-                    break
-            data[key] = v
+            data[key] = rng.choice(_WRONG)
         (state / "nvm.json").write_text(json.dumps({"magic": "telit-emu-nvm", "version": 1, "data": data}))
         (state / ".nvm.json.999999999.tmp").write_text("{")          # left by a kill -9
         with EmulatorProcess(state) as emu, emu.open() as h:         # it prints port: and answers
