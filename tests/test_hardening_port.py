@@ -341,3 +341,23 @@ def test_nvm_bad_section_replaced_rest_kept(tmp_path):
         assert h.cmd("AT+CGDCONT?") == b'\r\n+CGDCONT: 1,"IPV4V6","","",0,0\r\n' + OK     # factory
         assert h.cmd("AT#SLED?") == b"\r\n#SLED: 1,20,30\r\n" + OK                         # kept
     assert "cgdcont" in emu.stderr_text()
+
+
+# ------------------------------------------------------------------------------------------ item 12
+def test_the_agents_context_cannot_be_removed_under_it(tmp_path):
+    with EmulatorProcess(tmp_path / "s") as emu, emu.open() as h:
+        assert h.cmd("AT+CMEE=1") == OK
+        h.wait_network()
+        assert h.cmd("AT#LWM2MENA=1") == OK
+        # within the busy window, before the agent has activated context 1
+        assert h.cmd("AT+CGDCONT=1") == b"\r\n+CME ERROR: 3\r\n"
+        assert h.cmd('AT+CGDCONT=1,"IP","other"') == b"\r\n+CME ERROR: 3\r\n"
+        h.wait_for(rb'LWM2M-TLT:"REGISTERING"[^\r\n]*\r\n')
+        assert h.cmd("AT+CGDCONT=1") == b"\r\n+CME ERROR: 3\r\n"
+        assert h.cmd("AT#LWM2MSTAT").startswith(b'\r\n#LWM2MGETSTAT: 1,"ACTIVE"')      # not disabled
+        assert h.cmd('AT+CGDCONT=2,"IP","free"') == OK                               # others are free
+        assert h.cmd("AT+CGDCONT=2") == OK
+        assert h.cmd("AT#LWM2MENA=0") == OK
+        h.wait_for(rb'CLIENT_DISABLED"?\r\n')
+        assert h.cmd("AT+CGDCONT=1") == OK                   # released with the agent
+    assert "Traceback" not in emu.stderr_text() and "KeyError" not in emu.stderr_text()

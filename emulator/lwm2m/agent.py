@@ -80,6 +80,7 @@ class Agent:
         self.model_errors: list[str] = []
         self.fota = None
         modem.events.subscribe("registration", self._on_network)
+        modem.pdp.users.append(lambda cid: self.enabled and self.params[0] == cid)   # held while enabled
 
     # ================================================================== power
     @property
