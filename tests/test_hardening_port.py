@@ -361,3 +361,54 @@ def test_the_agents_context_cannot_be_removed_under_it(tmp_path):
         h.wait_for(rb'CLIENT_DISABLED"?\r\n')
         assert h.cmd("AT+CGDCONT=1") == OK                   # released with the agent
     assert "Traceback" not in emu.stderr_text() and "KeyError" not in emu.stderr_text()
+
+
+def test_leshan_tool_fails_loudly_when_its_port_is_taken(leshan_available):
+    """Another server on the ports (e.g. a Leshan started before): the REST check would be answered
+    by it, so the tool must see the taken port itself, exit non-zero and say which port."""
+    import http.server
+    import socket
+    import threading
+    from emulator.testing.leshan import free_port
+    tool = os.path.join(os.path.dirname(__file__), "..", "tools", "leshan.py")
+
+    class Api(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):                       # what a running Leshan answers on /api/clients
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(b"[]")
+
+        def log_message(self, *a):
+            pass
+
+    for kind in ("udp", "tcp"):
+        holder = None
+        if kind == "udp":
+            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            s.bind(("127.0.0.1", 0))
+            taken = s.getsockname()[1]
+            ports = ["--coap-port", str(taken), "--web-port", str(free_port("tcp"))]
+        else:
+            holder = http.server.HTTPServer(("127.0.0.1", 0), Api)
+            threading.Thread(target=holder.serve_forever, daemon=True).start()
+            taken = holder.server_address[1]
+            ports = ["--coap-port", str(free_port("udp")), "--web-port", str(taken)]
+        try:
+            proc = subprocess.Popen([sys.executable, tool, *ports, "--coaps-port", str(free_port("udp")),
+                                     "--no-models"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                    text=True, stdin=subprocess.DEVNULL)
+            try:
+                out, err = proc.communicate(timeout=60)
+            except subprocess.TimeoutExpired:         # it claims to run: SIGTERM stops its Java too
+                proc.terminate()
+                out, err = proc.communicate(timeout=30)
+            r = subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+        finally:
+            if holder:
+                holder.shutdown()
+                holder.server_close()
+            else:
+                s.close()
+        assert r.returncode != 0, (kind, r.stdout, r.stderr)
+        assert "running" not in r.stdout and str(taken) in r.stderr, (kind, r.stdout, r.stderr)
