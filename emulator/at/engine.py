@@ -22,7 +22,7 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from ..modem.nvm import NvmFull
-from .errors import RESULT_NUMERIC, SIM_NOT_INSERTED, AtError
+from .errors import MEMORY_FULL, RESULT_NUMERIC, SIM_NOT_INSERTED, AtError
 from .parser import EXEC, SET, TEST, Command, ParseError, Parser, strip_spaces
 from .registry import Registry, Spec
 
@@ -33,7 +33,6 @@ log = logging.getLogger("emulator.at")
 
 LINE_LIMIT = 400
 _REPEAT = b"\x00repeat"
-MEMORY_FULL = 20                   # +CME ERROR: 20 "memory full" (3GPP TS 27.007 9.2.1)
 _SECRET_NAME = b"INJKEYS"          # #LWM2MINJKEYS carries a PSK key
 _MASK = b"***"
 

@@ -761,6 +761,4 @@ class Agent:
                 from ..at.errors import OPERATION_NOT_SUPPORTED, AtError
                 raise AtError(OPERATION_NOT_SUPPORTED)
             return
-        self.store.set(oid, iid, rid, value, riid, source="host")
-        self.store.mark_host_written(oid, iid, rid)
-        self.store.save()
+        self.store.host_write(oid, iid, rid, value, riid)

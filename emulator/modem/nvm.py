@@ -140,7 +140,7 @@ SHAPES: dict[str, Callable[[Any], bool]] = {
     and _list_of(v.get("instances", []), lambda e: _list_of(e, lambda x: _int(x, 0, 65535), 2) and len(e) == 2)
     and _list_of(v.get("values", []), _store_value),
     "lwm2m_fota": lambda v: isinstance(v, dict),
-    "lwm2m_fota_mode": lambda v: _int(v, 0, 1),
+    "lwm2m_fota_mode": lambda v: _int(v, 0, 3),
 }
 
 
