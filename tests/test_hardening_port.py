@@ -412,3 +412,45 @@ def test_leshan_tool_fails_loudly_when_its_port_is_taken(leshan_available):
                 s.close()
         assert r.returncode != 0, (kind, r.stdout, r.stderr)
         assert "running" not in r.stdout and str(taken) in r.stderr, (kind, r.stdout, r.stderr)
+
+
+# ------------------------------------------------------------------------------------------ item 10
+@pytest.mark.leshan
+def test_instances_bounded_register_fits_leshan_and_auto_writes_stay_fast(tmp_path, leshan):
+    import statistics
+    import uuid
+    MAX_INSTANCES_PER_OBJECT, MAX_INSTANCES = 128, 320     # the documented limits (emulator/lwm2m/store.py)
+    ep = f"emu-{uuid.uuid4().hex[:10]}"
+    with EmulatorProcess(tmp_path / "s", "--lwm2m-server", leshan.coap_uri, "--time-scale", "4") as emu, \
+            emu.open() as h:
+        assert h.cmd(f'AT#LWM2MINJKEYS=0,1,"{ep}"') == OK
+        assert h.cmd("AT#REBOOT") == OK
+        assert h.cmd("ATE0") == OK
+        h.echo = False
+        assert h.cmd("AT+CMEE=1") == OK
+        created = 0
+        for oid in (3303, 3311, 3300, 3304, 3323, 3200):
+            for iid in range(MAX_INSTANCES_PER_OBJECT + 1):
+                ans = h.cmd(f"AT#LWM2MNEWINST=0,{oid},{iid}")
+                if ans != OK:
+                    assert ans == b"\r\n+CME ERROR: 20\r\n", (oid, iid, ans)        # memory full
+                    assert iid == MAX_INSTANCES_PER_OBJECT or created > MAX_INSTANCES - 64
+                    break
+                created += 1
+        assert h.cmd("AT#LWM2MNEWINST=0,3303,9999") == b"\r\n+CME ERROR: 20\r\n"
+        # one Auto write at the limit: a few ms (the whole NVM is no longer rebuilt per write)
+        times = []
+        for k in range(30):
+            t0 = time.perf_counter()
+            assert h.cmd(f"AT#LWM2MSET=1,3303,0,5700,0,{k}.5") == OK
+            times.append(time.perf_counter() - t0)
+        median = statistics.median(times)
+        print(f"instances created {created}; Auto write at the limit: median {median * 1000:.1f} ms")
+        assert median < 0.025, times
+        h.wait_network()
+        assert h.cmd("AT#LWM2MENA=1") == OK
+        h.wait_for(rb'LWM2M-TLT:"REGISTERED"[^\r\n]*\r\n', timeout=30)
+        client = leshan.wait_client(ep, timeout=30)
+        assert len(client["objectLinks"]) > created
+        assert h.cmd("AT#LWM2MENA=0") == OK
+    assert "FORCE_EXIT" not in emu.stderr_text()
