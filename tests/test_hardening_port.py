@@ -454,3 +454,21 @@ def test_instances_bounded_register_fits_leshan_and_auto_writes_stay_fast(tmp_pa
         assert len(client["objectLinks"]) > created
         assert h.cmd("AT#LWM2MENA=0") == OK
     assert "FORCE_EXIT" not in emu.stderr_text()
+
+
+def test_nvm_full_or_failing_write_changes_nothing(tmp_path):
+    from emulator.modem.nvm import NVM, NvmFull
+    nvm = NVM(tmp_path / "nvm.json", max_bytes=2000)
+    nvm.set("lwm2m_keys", {"key": "kept"})
+    before = (tmp_path / "nvm.json").read_bytes()
+    with pytest.raises(NvmFull):
+        nvm.set("lwm2m_store", {"instances": [], "values": [[3, 0, 1, "x" * 3000]]})
+    assert nvm.get("lwm2m_store") is None and (tmp_path / "nvm.json").read_bytes() == before
+    (tmp_path / f".nvm.json.{os.getpid()}.tmp").mkdir()          # the next write fails
+    with pytest.raises(OSError):
+        nvm.set("lwm2m_keys", {"key": "refused"})
+    (tmp_path / f".nvm.json.{os.getpid()}.tmp").rmdir()
+    nvm.set("tz_quarters", 4)                                     # a later write of another section
+    assert json.loads((tmp_path / "nvm.json").read_text())["data"] == {"lwm2m_keys": {"key": "kept"},
+                                                                       "tz_quarters": 4}
+    assert _mode(tmp_path / "nvm.json") == 0o600
