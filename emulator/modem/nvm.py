@@ -30,7 +30,7 @@ MAGIC = "telit-emu-nvm"
 VERSION = 1
 FILE_MODE = 0o600
 DIR_MODE = 0o700
-MAX_BYTES = 512 * 1024        # the emulated NVM's size: a write that would exceed it fails (NvmFull)
+MAX_BYTES = 256 * 1024        # the emulated NVM's size: a write that would exceed it fails (NvmFull)
 
 
 class NvmFull(OSError):
