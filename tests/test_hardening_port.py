@@ -472,3 +472,46 @@ def test_nvm_full_or_failing_write_changes_nothing(tmp_path):
     assert json.loads((tmp_path / "nvm.json").read_text())["data"] == {"lwm2m_keys": {"key": "kept"},
                                                                        "tz_quarters": 4}
     assert _mode(tmp_path / "nvm.json") == 0o600
+
+
+def test_port_drops_whole_urcs_oldest_first_and_keeps_responses():
+    """PtyPort alone (a real PTY, nobody reading): over the bound, the oldest whole URC lines go first;
+    a response is never dropped and the host reads no partial line."""
+    import asyncio
+    from emulator.port import PtyPort
+
+    async def go():
+        port = PtyPort(max_buffer=4096)
+        dropped = []
+        port.on_drop = dropped.append
+        port.start(lambda data: None)
+        sent = []
+        # fill the kernel's buffer first (what the kernel holds is the host's already)
+        while not port._out:
+            port.write(b"\r\nOK\r\n")
+        for i in range(400):
+            urc = b'\r\n#LWM2MMON: UPD,"/3/0/9/%d"\r\n' % i
+            port.write(urc, droppable=True)
+            sent.append(urc)
+            if i % 50 == 0:
+                port.write(b"\r\n+CGMI: response %d\r\n\r\nOK\r\n" % i)
+        assert dropped and dropped == sent[:len(dropped)]          # oldest first, whole lines
+        assert port.pending <= port.max_buffer
+        got = bytearray()
+        os.set_blocking(port.slave, False)
+        for _ in range(2000):
+            try:
+                got += os.read(port.slave, 65536)
+            except BlockingIOError:
+                if not port._out:
+                    break
+                await asyncio.sleep(0.001)
+        port.close()
+        return bytes(got), dropped, sent
+
+    got, dropped, sent = asyncio.new_event_loop().run_until_complete(go())
+    for i in range(0, 400, 50):
+        assert b"\r\n+CGMI: response %d\r\n\r\nOK\r\n" % i in got
+    kept = re.findall(rb'\r\n#LWM2MMON: UPD,"/3/0/9/\d+"\r\n', got)
+    assert kept == sent[len(dropped):]
+    assert re.sub(rb'\r\n(OK|#LWM2MMON: UPD,"/3/0/9/\d+"|\+CGMI: response \d+)\r\n', b"", got) == b""
