@@ -5,7 +5,6 @@ import argparse
 import asyncio
 import logging
 import os
-import re
 import signal
 import sys
 import time
@@ -14,6 +13,7 @@ from pathlib import Path
 from .clock import RealClock
 from .modem.core import Modem
 from .modem.profile import Profile, ProfileError
+from .modem.nvm import secure_dir
 from .port import PtyPort
 
 
@@ -56,32 +56,37 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-_SECRET = re.compile(rb"(#LWM2MINJKEYS=(?:[^,\r\n]*,){4})([^\r\n;]*)", re.IGNORECASE)
-
-
 class Trace:
     """--log: host->module and module->host bytes, one timestamped line per line of traffic.
 
-    Secret keys typed with #LWM2MINJKEYS (and echoed back) are masked: a key never reaches a log.
+    The engine hands over host input a whole line at a time (so a line split across writes is
+    judged whole) and masks a line that carries a #LWM2MINJKEYS key, in the input and in its echo:
+    such a line is written as `<arrow> masked b'AT#LWM2MINJKEYS***\r'`, so a replay can tell it
+    apart. The file is created 0600.
     """
 
     def __init__(self, path: str):
-        self.fh = open(path, "a", buffering=1, encoding="utf-8")
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        self.fh = open(fd, "a", buffering=1, encoding="utf-8")
         self._pending = {"host->module": bytearray(), "module->host": bytearray()}
 
-    def _line(self, arrow: str, data: bytes) -> None:
+    def _line(self, arrow: str, data: bytes, masked: bool = False) -> None:
         ts = time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime()) + f".{int(time.time() * 1000) % 1000:03d}"
-        masked = _SECRET.sub(rb"\1***", data)
-        self.fh.write(f"{ts} {arrow} {masked!r}\n")
+        self.fh.write(f"{ts} {arrow}{' masked' if masked else ''} {data!r}\n")
 
-    def _feed(self, arrow: str, data: bytes) -> None:
+    def _feed(self, arrow: str, data: bytes, masked: bool) -> None:
         buf = self._pending[arrow]
+        if masked:
+            if buf:
+                self._line(arrow, bytes(buf))
+                buf.clear()
+            self._line(arrow, data, masked=True)
+            return
         buf += data
         while True:
             cut = max(buf.rfind(b"\r"), buf.rfind(b"\n"))
             if cut < 0:
                 break
-            # keep a key's line whole: flush up to the last terminator, as one trace line
             chunk = bytes(buf[:cut + 1])
             del buf[:cut + 1]
             self._line(arrow, chunk)
@@ -89,11 +94,14 @@ class Trace:
             self._line(arrow, bytes(buf))
             buf.clear()
 
-    def host_to_module(self, data: bytes) -> None:
-        self._feed("host->module", data)
+    def host_to_module(self, data: bytes, masked: bool = False) -> None:
+        self._feed("host->module", data, masked)
 
-    def module_to_host(self, data: bytes) -> None:
-        self._feed("module->host", data)
+    def module_to_host(self, data: bytes, masked: bool = False) -> None:
+        self._feed("module->host", data, masked)
+
+    def dropped(self, data: bytes) -> None:
+        self.note(f"dropped-urc {data!r}")      # the host was not reading: this whole URC line was dropped
 
     def flush(self) -> None:
         for arrow, buf in self._pending.items():
@@ -111,20 +119,23 @@ async def run(args) -> int:
     except ProfileError as exc:
         print(f"telit-emu: {exc}", file=sys.stderr)
         return 2
-    state_dir = args.state_dir or default_state_dir()
+    state_dir = args.state_dir
+    if state_dir is None:
+        state_dir = default_state_dir()
+        secure_dir(state_dir.parent)        # .../telit-emu: only this user's modems live there
     port = PtyPort(link=args.link)
     server = None
     if args.lwm2m_server:
         server = f"{args.lwm2m_server}|{1 if args.lwm2m_bootstrap else 0}"
     modem = Modem(port, state_dir, profile=profile, clock=RealClock(args.time_scale),
                   clean_output=args.clean_output, lwm2m_server=server)
-    if modem.nvm.problem:
-        print(f"telit-emu: {modem.nvm.problem}", file=sys.stderr)
+    # an NVM problem (corrupt file, sections of the wrong shape) is logged once, on stderr, by the NVM
     trace = None
     if args.log:
         trace = Trace(args.log)
         modem.engine.on_input = trace.host_to_module
         modem.engine.on_output = trace.module_to_host
+        port.on_drop = trace.dropped
         trace.note(f"port {port.path} state {state_dir}")
         logging.getLogger("emulator.port").addHandler(_TraceHandler(trace))
     print(f"port: {port.path}", flush=True)

@@ -1579,7 +1579,7 @@ def test_a_bad_uri_left_in_nvm_is_reported_and_ignored_at_boot(tmp_path, caplog)
             assert await at("AT#LWM2MGET=0,3,0,9,0") == b"\r\n#LWM2MGET: 57\r\n" + OK, uri
             assert await at("AT#LWM2MNEWINST=0,3303,0") in (OK, b"\r\nERROR\r\n"), uri
             assert await at("AT#LWM2MEXIST=0,3,0,9,0") != b"\r\nERROR\r\n", uri
-            assert modem.ext["lwm2m"].server.uri == "coap://127.0.0.1:5683"
+            assert modem.agent.server.uri == "coap://127.0.0.1:5683"
         assert not [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info], \
             [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]
         assert any("is not usable" in r.getMessage() for r in caplog.records)

@@ -3,6 +3,8 @@
 These need no server: the agent stays disabled (or fails to reach anything) here; the commands
 that need a registered agent are exercised against Leshan in test_lwm2m_leshan.py.
 """
+import json
+
 import pytest
 
 from emulator.testing.host import EmulatorProcess
@@ -201,4 +203,5 @@ def test_auto_settings_survive_restart(tmp_path):
         assert h.cmd("AT#LWM2MGET=1,3303,4,5700,0") == b"\r\n#LWM2MGET: 21.500000\r\n" + OK
         assert h.cmd("AT#LWM2MGET=0,3,0,9,0") == b"\r\n#LWM2MGET: 42\r\n" + OK
         assert h.cmd("AT#LWM2MMON?") == OK
-        assert emu.state_dir.joinpath("nvm.json").read_text().count('"lwm2m_fota_mode": 2') == 1
+        nvm = emu.state_dir.joinpath("nvm.json").read_text()
+        assert json.loads(nvm)["data"]["lwm2m_fota_mode"] == 2 and nvm.count('"lwm2m_fota_mode"') == 1

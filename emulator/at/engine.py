@@ -3,6 +3,15 @@
 Echo (E), verbose/numeric codes (V), quiet (Q), S3/S4/S5, the A/ repeat prefix, the 400-character
 line limit, ;-chains that stop at the first error, +CMEE error rendering, data phases (prompted raw
 input such as #M2MWRITE) and a URC queue that never splits a response.
+
+Secrets: a line that carries #LWM2MINJKEYS (found on the line as assembled after S5 editing, however
+it was typed or split across writes) is never shown to a tap or a log. The taps see whole lines:
+`on_input(data, masked)` gets each line's raw bytes once the line is complete (or, for a secret line,
+a masked form with masked=True); `on_output(data, masked)` gets the echo the same way and every other
+byte the module writes as written.
+
+Output: responses (echo, information lines, final result codes, prompts) go to the port as
+non-droppable; each URC goes as one droppable whole line (see emulator/port.py).
 """
 from __future__ import annotations
 
@@ -12,7 +21,8 @@ import logging
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
-from .errors import RESULT_NUMERIC, SIM_NOT_INSERTED, AtError
+from ..modem.nvm import NvmFull
+from .errors import MEMORY_FULL, RESULT_NUMERIC, SIM_NOT_INSERTED, AtError
 from .parser import EXEC, SET, TEST, Command, ParseError, Parser, strip_spaces
 from .registry import Registry, Spec
 
@@ -23,6 +33,34 @@ log = logging.getLogger("emulator.at")
 
 LINE_LIMIT = 400
 _REPEAT = b"\x00repeat"
+_SECRET_NAME = b"INJKEYS"          # #LWM2MINJKEYS carries a PSK key
+_MASK = b"***"
+
+
+def _squeeze(line: bytes) -> bytes:
+    """The line without spaces and control bytes, upper-cased: how the parser sees a name."""
+    return bytes(b for b in line if b > 0x20).upper()
+
+
+def is_secret_line(line: bytes) -> bool:
+    """Whether a command line (as assembled, or raw) carries a #LWM2MINJKEYS secret."""
+    return _SECRET_NAME in _squeeze(line)
+
+
+def masked_line(line: bytes, end: bytes = b"") -> bytes:
+    """A secret line as a trace may show it: what comes before the secret-bearing command's name
+    (and the name), then ***."""
+    out = bytearray()
+    seen = b""
+    for b in line:
+        out.append(b)
+        if b > 0x20:
+            seen = (seen + bytes((b,)).upper())[-len(_SECRET_NAME):]
+            if seen == _SECRET_NAME:
+                break
+    else:
+        out = bytearray()
+    return bytes(out) + _MASK + end
 
 
 class DataTimeout(Exception):
@@ -44,8 +82,10 @@ class Context:
     def write_raw(self, data: bytes) -> None:
         self.engine.write(data)
 
-    async def read_raw(self, size: int, idle_timeout: float) -> bytes:
-        return await self.engine.read_raw(size, idle_timeout)
+    async def read_raw(self, size: int, time_limit: float) -> bytes:
+        """`size` raw bytes from the host; DataTimeout if they have not all come within
+        `time_limit` seconds (module clock) from now."""
+        return await self.engine.read_raw(size, time_limit)
 
 
 class Engine:
@@ -64,15 +104,21 @@ class Engine:
         self._task: asyncio.Task | None = None
         self._raw: tuple[int, bytearray, asyncio.Future] | None = None
         self._raw_skip_lf = False
+        self._lf_may_follow = False        # the last line ended with <CR> as the last byte seen so far
         self._after_final: list = []
-        self.on_output = None              # optional tap (the --log trace)
+        self._raw_line = bytearray()       # the raw bytes of the line being typed (for the taps)
+        self._last_secret = False
+        self._line_secret = False          # the line being executed carries a secret
+        self.on_output = None              # optional taps (the --log trace): fn(data, masked)
         self.on_input = None
 
     # ---------------------------------------------------------------- output primitives
-    def write(self, data: bytes) -> None:
+    def write(self, data: bytes, *, urc: bool = False) -> None:
+        """Write to the host. A URC is one whole line the port may drop (host not reading);
+        everything else is part of a response and is never dropped."""
         if self.on_output:
-            self.on_output(data)
-        self.modem.port.write(data)
+            self.on_output(data, False)
+        self.modem.port.write(data, droppable=urc)
 
     @property
     def _s(self):
@@ -112,9 +158,9 @@ class Engine:
     def _write_urc(self, text: str) -> None:
         crlf = self._crlf()
         if self._s.get("V") == 0:
-            self.write(text.encode("latin-1", "replace") + crlf)
+            self.write(text.encode("latin-1", "replace") + crlf, urc=True)
         else:
-            self.write(crlf + text.encode("latin-1", "replace") + crlf)
+            self.write(crlf + text.encode("latin-1", "replace") + crlf, urc=True)
 
     def _flush_urcs(self) -> None:
         while self._urcs and not self._busy:
@@ -122,8 +168,6 @@ class Engine:
 
     # ---------------------------------------------------------------- input
     def feed(self, data: bytes) -> None:
-        if self.on_input:
-            self.on_input(data)
         self._in += data
         if not self._busy or self._raw is not None:
             self._pump()
@@ -132,6 +176,7 @@ class Engine:
         """Power cycle: forget the partial line and pending input."""
         self._in.clear()
         self._line.clear()
+        self._raw_line.clear()
         self._overflow = False
         self._urcs.clear()
 
@@ -153,6 +198,7 @@ class Engine:
                 if b == s3:
                     run_line = bytes(self._line)
                     self._line.clear()
+                    self._lf_may_follow = i == len(data)
                     if i < len(data) and data[i] == self._s.get("S4"):
                         i += 1                  # the <LF> of a <CR><LF> ending: echoed before the answer
                     break
@@ -172,9 +218,11 @@ class Engine:
                     self._overflow = True
             echo_end = i
             if echo_on and echo_end:
-                self.write(bytes(data[:echo_end]))
+                self.modem.port.write(bytes(data[:echo_end]))     # the tap sees it once the line is whole
+            self._raw_line += data[:echo_end]
             del data[:echo_end]
             if run_line is not None:
+                self._tap_line(run_line, echo_on)
                 overflow, self._overflow = self._overflow, False
                 if run_line is _REPEAT:
                     if self._last_line is None:
@@ -183,20 +231,37 @@ class Engine:
                 else:
                     self._run_line(run_line, overflow)
 
+    def _tap_line(self, line: bytes, echoed: bool) -> None:
+        """A line is complete: show its raw bytes (masked if it carries a secret) to the taps."""
+        raw, self._raw_line = bytes(self._raw_line), bytearray()
+        secret = line is not _REPEAT and (is_secret_line(line) or is_secret_line(raw))
+        if not secret and line is not _REPEAT and self._find_prefix(line) < 0 and self._last_secret:
+            secret = True               # no AT prefix right after a secret line: the rest of a key
+        self._last_secret = secret
+        if not (self.on_input or (echoed and self.on_output)):
+            return
+        shown = raw
+        if secret:
+            shown = masked_line(line, raw[-1:] if raw[-1:] == bytes((self._s.get("S3"),)) else b"")
+        if self.on_input:
+            self.on_input(shown, secret)
+        if echoed and self.on_output:
+            self.on_output(shown, secret)
+
     # ---------------------------------------------------------------- raw data phase
-    async def read_raw(self, size: int, idle_timeout: float) -> bytes:
+    async def read_raw(self, size: int, time_limit: float) -> bytes:
+        """The data phase: `size` raw bytes. Only an <LF> that directly follows the command line's
+        <CR> (and was not yet seen) is skipped. DataTimeout `time_limit` seconds (module clock) after
+        the start, however many bytes came: the port is then back in command mode."""
         fut = asyncio.get_running_loop().create_future()
         self._raw = (size, bytearray(), fut)
-        self._raw_skip_lf = True
+        self._raw_skip_lf = self._lf_may_follow
         self._pump_raw()
         try:
-            while not fut.done():
-                got = len(self._raw[1]) if self._raw else 0
-                try:
-                    await self.modem.clock.wait_for(asyncio.shield(fut), idle_timeout)
-                except asyncio.TimeoutError:
-                    if self._raw is not None and len(self._raw[1]) == got:
-                        raise DataTimeout() from None
+            try:
+                await self.modem.clock.wait_for(asyncio.shield(fut), time_limit)
+            except asyncio.TimeoutError:
+                raise DataTimeout() from None
             return fut.result()
         finally:
             self._raw = None
@@ -205,10 +270,14 @@ class Engine:
         size, buf, fut = self._raw
         if self._raw_skip_lf and self._in:
             if self._in[0] == self._s.get("S4"):
+                if self.on_input:
+                    self.on_input(bytes(self._in[:1]), False)
                 del self._in[0]
             self._raw_skip_lf = False
         take = min(size - len(buf), len(self._in))
         if take:
+            if self.on_input:
+                self.on_input(bytes(self._in[:take]), False)
             buf += self._in[:take]
             del self._in[:take]
         if len(buf) >= size and not fut.done():
@@ -230,6 +299,7 @@ class Engine:
         line = line[idx:]
         self._last_line = (line, overflow)
         self._busy = True
+        self._line_secret = is_secret_line(line)
         if overflow or len(line) > LINE_LIMIT:
             self._finish("ERROR")
             return
@@ -237,7 +307,10 @@ class Engine:
         try:
             cmds = self._parse(body)
         except ParseError as exc:
-            log.debug("syntax error in %r: %s", body, exc)
+            if self._line_secret:
+                log.debug("syntax error in a #LWM2MINJKEYS line (not shown: it carries a key)")
+            else:
+                log.debug("syntax error in %r: %s", body, exc)
             self._finish("ERROR")
             return
         self._run_commands(list(cmds))
@@ -250,8 +323,11 @@ class Engine:
             except AtError as err:
                 self._finish(err.render(self._s.get("+CMEE")))
                 return
-            except Exception:       # a bug must never kill the port: log it, answer ERROR
-                log.exception("handler of %s failed", cmd)
+            except NvmFull:
+                self._finish(AtError(MEMORY_FULL).render(self._s.get("+CMEE")))
+                return
+            except Exception as exc:       # a bug must never kill the port: log it, answer ERROR
+                self._log_failure(cmd.name, exc)
                 self._finish("ERROR")
                 return
             if inspect.isawaitable(result):
@@ -267,11 +343,13 @@ class Engine:
             self._finish(err.render(self._s.get("+CMEE")))
         except DataTimeout:
             self._finish("ERROR")
+        except NvmFull:
+            self._finish(AtError(MEMORY_FULL).render(self._s.get("+CMEE")))
         except asyncio.CancelledError:
             self._busy = False
             raise
-        except Exception:
-            log.exception("handler of %s failed", spec.name)
+        except Exception as exc:
+            self._log_failure(spec.name, exc)
             self._finish("ERROR")
         else:
             if result is _NO_RESULT:
@@ -282,6 +360,14 @@ class Engine:
                 self._run_commands(rest)
         if not self._busy and self._in:
             self._pump()
+
+    def _log_failure(self, name: str, exc: BaseException) -> None:
+        """A handler raised: log the command's name, never its arguments (they may hold a key);
+        for a line that carries a secret not even the exception's text (or traceback)."""
+        if self._line_secret:
+            log.error("handler of %s failed: %s", name, type(exc).__name__)
+        else:
+            log.error("handler of %s failed", name, exc_info=exc)
 
     def _emit(self, spec: Spec, result: Any) -> None:
         if result is None:

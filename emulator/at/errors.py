@@ -42,6 +42,7 @@ OPERATION_NOT_ALLOWED = 3
 OPERATION_NOT_SUPPORTED = 4      # a parameter out of range or of the wrong kind
 SIM_NOT_INSERTED = 10
 SIM_PIN_REQUIRED = 11
+MEMORY_FULL = 20                 # a growth limit or the NVM's size reached
 
 
 class AtError(Exception):

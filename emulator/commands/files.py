@@ -8,7 +8,15 @@ from ..modem.fs import FsError
 family = Family()
 
 MAX_FILE = 64 * 1024
-DATA_IDLE_TIMEOUT = 30.0      # seconds without a payload byte before the data phase fails
+DATA_TIME_BASE = 5.0          # s: the data phase's time limit, from the prompt, is this ...
+DATA_BAUD = 9600              # ... plus the payload's time at this rate (10 bits a byte): 64 KiB -> 73 s
+
+
+def data_time_limit(size: int) -> float:
+    """Seconds (module clock) from the >>> prompt within which all `size` bytes must come; then the
+    command ends with ERROR and the port is back in command mode."""
+    return DATA_TIME_BASE + size * 10 / DATA_BAUD
+
 UNABLE_TO_OPEN = 1102
 NO_SPACE = 20
 PROMPT = b"\r\n>>>"
@@ -26,7 +34,7 @@ async def _(ctx, name, size):
     except FsError:
         raise AtError(UNABLE_TO_OPEN) from None
     ctx.write_raw(PROMPT)
-    data = await ctx.read_raw(size, DATA_IDLE_TIMEOUT)
+    data = await ctx.read_raw(size, data_time_limit(size))
     try:
         fs.write(name, data)
     except FsError:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 
-from ..at.errors import OPERATION_NOT_ALLOWED, OPERATION_NOT_SUPPORTED, AtError
+from ..at.errors import MEMORY_FULL, OPERATION_NOT_ALLOWED, OPERATION_NOT_SUPPORTED, AtError
 from ..at.parser import TEST
 from ..at.registry import Family, Int, Raw, Str
 from ..lwm2m.agent import DIS, LIST_LIMIT, Agent, AgentError
@@ -361,7 +361,9 @@ def _(ctx, agent_id, oid, iid):
     agent = agent_of(ctx)
     try:
         agent.store.create_instance(oid, iid, source="host", user=True)
-    except StoreError:
+    except StoreError as exc:
+        if exc.kind == "full":              # the instance limits (emulator/lwm2m/store.py)
+            raise AtError(MEMORY_FULL) from None
         raise AtError(OPERATION_NOT_ALLOWED) from None
 
 

@@ -21,10 +21,12 @@ cgdcont = family.command(
 def _(ctx, cid, pdp_type, apn, addr, d_comp, h_comp):
     pdp = ctx.modem.pdp
     if pdp_type is None and apn is None:
-        if pdp.is_active(cid):
+        if pdp.in_use(cid):            # active, or held by the LwM2M agent (even before activation)
             raise AtError(OPERATION_NOT_ALLOWED)
         pdp.undefine(cid)
         return
+    if any(user(cid) for user in pdp.users):
+        raise AtError(OPERATION_NOT_ALLOWED)     # the agent's context is not redefined under it
     pdp_type = (pdp_type or "IP").upper()
     if pdp_type not in PDP_TYPES:
         raise AtError(OPERATION_NOT_SUPPORTED)

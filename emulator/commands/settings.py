@@ -28,7 +28,12 @@ SETTINGS = {
 
 def current(modem, name: str) -> list:
     """The values a setting command holds now (its factory values until the host set it)."""
-    return list(modem.nvm.get(f"setting:{name}") or SETTINGS[name][1])
+    factory = SETTINGS[name][1]
+    stored = modem.nvm.get(f"setting:{name}")
+    if not isinstance(stored, list) or len(stored) != len(factory) \
+            or any(type(v) is not type(f) for v, f in zip(stored, factory)):
+        return list(factory)            # never set, or a stored value of another shape
+    return list(stored)
 
 
 def _declare(name: str, args, factory):

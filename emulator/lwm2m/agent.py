@@ -95,6 +95,7 @@ class Agent:
         self.fota = None
         modem.events.subscribe("registration", self._on_network)
         modem.events.subscribe("power", self._on_power)
+        modem.pdp.users.append(lambda cid: self.enabled and self.params[0] == cid)   # held while enabled
 
     # ================================================================== power
     @property
@@ -895,6 +896,4 @@ class Agent:
                 from ..at.errors import OPERATION_NOT_SUPPORTED, AtError
                 raise AtError(OPERATION_NOT_SUPPORTED)
             return
-        self.store.set(oid, iid, rid, value, riid, source="host")
-        self.store.mark_host_written(oid, iid, rid)
-        self.store.save()
+        self.store.host_write(oid, iid, rid, value, riid)

@@ -18,6 +18,12 @@ DEFAULTS = {"string": "", "integer": 0, "float": 0.0, "boolean": False, "opaque"
             "time": 0, "objlnk": (65535, 65535), "none": None}
 
 # #LWM2MSET / #LWM2MGET whitelist of the guide: (object, instance, resource, resource instance)
+# Growth limits (the guide gives none). A Register lists every instance (`</oid/iid>`, <= 16 bytes
+# with its comma); Leshan (Californium's default) refuses a request body above 8192 bytes with 4.13.
+# 128 instances per object and 320 in all keep the Register under ~5.2 kB, with room for the links
+# of the built-in and custom objects. Beyond them a create fails with StoreError("full").
+MAX_INSTANCES_PER_OBJECT = 128
+MAX_INSTANCES = 320
 WHITELIST = {(3, 0, 6, 0), (3, 0, 7, 0), (3, 0, 8, 0), (3, 0, 9, 0), (3, 0, 17, 0), (3, 0, 20, 0)}
 
 
@@ -55,6 +61,7 @@ class Store:
         self.live: dict[tuple[int, int, int], Callable[[], Any]] = {}
         self.user_instances: set[tuple[int, int]] = set()     # made by #LWM2MNEWINST
         self._host_written: set[tuple[int, int, int]] = set()  # values set by the host: persisted
+        self._records: dict[tuple[int, int], list] = {}   # saved records per instance (save() cache)
         self._listeners: list[Callable[[tuple, str], None]] = []
         self._structure_listeners: list[Callable[[tuple, str], None]] = []
 
@@ -106,6 +113,8 @@ class Store:
             raise StoreError("exists", f"/{oid}/{iid}")
         if not model.multiple and insts:
             raise StoreError("exists", f"/{oid} is single-instance")
+        if len(insts) >= MAX_INSTANCES_PER_OBJECT or self.instance_count() >= MAX_INSTANCES:
+            raise StoreError("full", f"/{oid}/{iid}: instance limit reached")
         inst: dict[int, Any] = {}
         for rid, r in model.resources.items():
             if r.type == "none":
@@ -117,16 +126,27 @@ class Store:
         for rid, v in (values or {}).items():
             inst[rid] = v
         insts[iid] = inst
+        self._records.pop((oid, iid), None)
         if user:
             self.user_instances.add((oid, iid))
-            self.save()
+            try:
+                self.save()
+            except Exception:          # not saved (NVM full or failing): not created either
+                del insts[iid]
+                self.user_instances.discard((oid, iid))
+                raise
         self._structure((oid, iid), "created")
+
+    def instance_count(self) -> int:
+        """Object instances in the store, of every object."""
+        return sum(len(insts) for insts in self.objects.values())
 
     def delete_instance(self, oid: int, iid: int) -> None:
         insts = self.objects.get(oid)
         if not insts or iid not in insts:
             raise StoreError("instance", f"/{oid}/{iid}")
         del insts[iid]
+        self._records.pop((oid, iid), None)
         if (oid, iid) in self.user_instances:
             self.user_instances.discard((oid, iid))
             self.save()
@@ -224,6 +244,7 @@ class Store:
             if riid not in (None, 0):
                 raise StoreError("rinstance", f"/{oid}/{iid}/{rid}/{riid}")
             inst[rid] = value
+        self._records.pop((oid, iid), None)
         if source != "module":
             self.live.pop((oid, iid, rid), None)      # a value set from outside replaces the live one
         if persist:
@@ -246,24 +267,58 @@ class Store:
             return
         # records of objects whose model is not loaded at this boot (a custom XML removed for now) stay
         old = self.nvm.get("lwm2m_store") or {}
+        loaded = self.objects.keys()          # the objects modelled at this boot
         doc = {"instances": sorted([[oid, iid] for oid, iid in self.user_instances]
-                                   + [e for e in old.get("instances", []) if e[0] not in self.models]),
-               "values": [e for e in old.get("values", []) if e[0] not in self.models]}
+                                   + [e for e in old.get("instances", []) if e[0] not in loaded]),
+               "values": [e for e in old.get("values", []) if e[0] not in loaded]}
         for oid, insts in self.objects.items():
+            resources = self.models.get(oid).resources
             for iid, inst in insts.items():
-                host_owned = (oid, iid) in self.user_instances
-                for rid, value in inst.items():
-                    rm = self.models.get(oid).resources.get(rid)
-                    if rm is None or rm.type == "none":
-                        continue
-                    if host_owned or (oid, iid, rid) in self._host_written:
-                        v = {str(k): to_json(rm.type, x) for k, x in value.items()} if isinstance(value, dict) \
-                            else to_json(rm.type, value)
-                        doc["values"].append([oid, iid, rid, v])
+                records = self._records.get((oid, iid))
+                if records is None:         # changed since the last save: encode this instance again
+                    records = self._records[(oid, iid)] = self._instance_records(oid, iid, inst, resources)
+                doc["values"].extend(records)
         self.nvm.set("lwm2m_store", doc)
+
+    def _instance_records(self, oid: int, iid: int, inst: dict, resources: dict) -> list:
+        host_owned = (oid, iid) in self.user_instances
+        out = []
+        for rid, value in inst.items():
+            rm = resources.get(rid)
+            if rm is None or rm.type == "none":
+                continue
+            if host_owned or (oid, iid, rid) in self._host_written:
+                v = {str(k): to_json(rm.type, x) for k, x in value.items()} if isinstance(value, dict) \
+                    else to_json(rm.type, value)
+                out.append([oid, iid, rid, v])
+        return out
+
+    def host_write(self, oid: int, iid: int, rid: int, value: Any, riid: int | None = None) -> None:
+        """A host's write (#LWM2MSET/#LWM2MW): set, keep (Auto), then notify. If it cannot be saved
+        (NVM full or failing) the old value stays and the error propagates: nothing unsaved lingers
+        for a later write to persist."""
+        inst = self._inst(oid, iid)
+        had, prev = rid in inst, inst.get(rid)
+        prev = dict(prev) if isinstance(prev, dict) else prev
+        written = (oid, iid, rid) in self._host_written
+        self.set(oid, iid, rid, value, riid, source="host", notify=False)
+        self.mark_host_written(oid, iid, rid)
+        try:
+            self.save()
+        except Exception:
+            if had:
+                inst[rid] = prev
+            else:
+                inst.pop(rid, None)
+            if not written:
+                self._host_written.discard((oid, iid, rid))
+            self._records.pop((oid, iid), None)
+            raise
+        self._changed((oid, iid, rid, 0 if riid is None else riid), "host")
 
     def mark_host_written(self, oid: int, iid: int, rid: int) -> None:
         self._host_written.add((oid, iid, rid))
+        self._records.pop((oid, iid), None)
 
     def host_written(self) -> set[tuple[int, int, int]]:
         """The resources whose value the host set (#LWM2MSET/#LWM2MW): kept in NVM."""

@@ -110,7 +110,14 @@ class Pdp:
     def __init__(self, modem: "Modem"):
         self.modem = modem
         self.contexts: dict[int, PdpContext] = {}
+        # who uses a context (e.g. the LwM2M agent from #LWM2MENA until it is disabled, active yet
+        # or not): fn(cid) -> bool. A context in use cannot be removed or redefined.
+        self.users: list = []
         self.load()
+
+    def in_use(self, cid: int) -> bool:
+        """The context is active, or a user (the LwM2M agent) holds it."""
+        return self.is_active(cid) or any(user(cid) for user in self.users)
 
     def load(self) -> None:
         stored = self.modem.nvm.get("cgdcont")
@@ -134,7 +141,10 @@ class Pdp:
             self.save()
 
     def activate(self, cid: int) -> PdpContext:
-        ctx = self.contexts[cid]
+        """LookupError if the context is not defined."""
+        ctx = self.contexts.get(cid)
+        if ctx is None:
+            raise LookupError(f"PDP context {cid} is not defined")
         if not ctx.active:
             ctx.active = True
             ctx.address = f"{self.modem.profile['network']['ip_base']}{cid + 1}"

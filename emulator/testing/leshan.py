@@ -625,6 +625,12 @@ class _WebProcess(_JavaProcess):
         attempts = 1 if all(self._fixed) else 3
         for attempt in range(1, attempts + 1):
             self._pick_ports()
+            taken = self._taken_ports()
+            if taken:
+                if attempt < attempts:
+                    continue
+                raise LeshanError(f"{self.label} did not start: port(s) {', '.join(taken)} on {HOST} "
+                                  "already in use")
             self._spawn()
             try:
                 self._wait_ready()
@@ -637,6 +643,12 @@ class _WebProcess(_JavaProcess):
                     continue
                 raise LeshanError(f"{self.label} did not start: {exc}") from None
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _taken_ports(self) -> list[str]:
+        """The ports this server is to bind that another socket holds now. (The REST check alone
+        cannot tell: another server on the web port answers it while this one dies.)"""
+        wanted = [(self.coap_port, "udp"), (self.coaps_port, "udp"), (self.web_port, "tcp")]
+        return [f"{port}/{kind}" for port, kind in wanted if port and not port_is_free(port, kind)]
 
     def _wait_ready(self) -> None:
         deadline = time.monotonic() + self.start_timeout
