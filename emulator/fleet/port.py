@@ -36,7 +36,8 @@ class LineTap:
             for fn in tuple(self._listeners):
                 fn(line)
 
-    def write(self, data: bytes) -> None:
+    def write(self, data: bytes, *_flags) -> None:
+        """Take output bytes (extra arguments, such as the engine tap's ``masked``, are ignored)."""
         if not self._listeners:
             self._partial = b""
             return
@@ -67,5 +68,5 @@ class LinePort(Port):
         if self._on_data is not None:
             self._on_data(data)
 
-    def write(self, data: bytes) -> None:
+    def write(self, data: bytes, droppable: bool = False) -> None:
         self.tap.write(data)
