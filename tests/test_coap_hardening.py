@@ -1616,3 +1616,20 @@ def test_seam_datagram_hooks_drop_change_and_count(tmp_path):
         loop.run_until_complete(go())
     finally:
         loop.close()
+
+
+def test_a_late_error_of_a_settled_request_prints_no_traceback(caplog):
+    """aiocoap 0.4.17 logs, with a traceback, an error that reaches a request whose response was
+    already settled (the agent disabled or timed out while an ICMP error was on its way). The seam
+    turns exactly that record into a debug line; other errors still show."""
+    import logging
+
+    from emulator.lwm2m import coap
+    coap.exclusive_ports()
+    caplog.set_level(logging.DEBUG)
+    aiolog = logging.getLogger("coap-server")
+    aiolog.error("Exception in BlockwiseRequest runner neither went to response nor to observation: %s",
+                 "NetworkError", exc_info=OSError("unreachable"))
+    aiolog.error("something else")
+    shown = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert [r.getMessage() for r in shown] == ["something else"]

@@ -28,6 +28,11 @@ Pinned: **aiocoap 0.4.17** (:data:`AIOCOAP_VERSION`). Each private internal used
   answers between them (in a fleet a few modems never saw their 2.01), and another process of the
   same user could bind the client's port and read its traffic. :func:`exclusive_ports` turns it off
   for the udp6 transport, so every client socket has a port of its own.
+* The ``coap`` / ``coap-server`` loggers: when a request the client already settled (cancelled at a
+  disable, a power-off or a timeout) fails later inside aiocoap (e.g. ICMP port unreachable), 0.4.17's
+  BlockwiseRequest runner logs the late error with a traceback ("should be unreachable"). That is no
+  fault of the module's: :func:`exclusive_ports` also installs :class:`_SettledRequestFilter`, which
+  turns exactly that record into a debug line of this module's logger.
 * The pipe given to ``render_to_pipe`` and observe numbering (:class:`ObserveFromOne`); declining an
   observation without tripping 0.4.17's cancellation path (:func:`decline_observation`).
 
@@ -589,10 +594,27 @@ async def resolve(server: ServerUri) -> tuple[Peer, str]:
 
 
 def exclusive_ports() -> None:
-    """Make aiocoap's udp6 transport bind without SO_REUSEPORT (see the module docstring)."""
+    """Make aiocoap's udp6 transport bind without SO_REUSEPORT, and quiet its log of late errors of
+    requests already settled (see the module docstring). Idempotent."""
     from aiocoap.transports import udp6
     if udp6.defaults.has_reuse_port is not _no_reuse_port:
         udp6.defaults.has_reuse_port = _no_reuse_port
+    for name in ("coap", "coap-server"):
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, _SettledRequestFilter) for f in logger.filters):
+            logger.addFilter(_SettledRequestFilter())
+
+
+class _SettledRequestFilter(logging.Filter):
+    """Drops aiocoap 0.4.17's traceback for an error of a request whose response was already settled."""
+
+    MARK = "neither went to response nor to observation"
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if self.MARK in str(record.msg):
+            log.debug("late error of a settled CoAP request: %s", record.args)
+            return False
+        return True
 
 
 def _no_reuse_port(*_args, **_kw) -> bool:
