@@ -371,11 +371,12 @@ class Engine:
                 log.debug("syntax error in %r: %s", body, exc)
             self._finish("ERROR")
             return
-        self._run_commands(list(cmds))
+        self._run_commands(cmds)
 
-    def _run_commands(self, cmds: list[Command]) -> None:
-        while cmds:
-            cmd = cmds.pop(0)
+    def _run_commands(self, cmds) -> None:
+        """Run the commands of a line in order; the first error ends the line (V.25ter)."""
+        write, fmt = self.write, self.format_info
+        for k, cmd in enumerate(cmds):
             try:
                 spec, result = self._dispatch(cmd)
             except AtError as err:
@@ -388,8 +389,13 @@ class Engine:
                 self._log_failure(cmd.name, exc)
                 self._finish("ERROR")
                 return
-            if result is not None and result.__class__ not in _PLAIN and inspect.isawaitable(result):
-                self._task = asyncio.ensure_future(self._await_then_continue(spec, result, cmds))
+            if result is None:
+                continue
+            if isinstance(result, str):     # the common answer: one information line
+                write(fmt((result,), spec.lf_join))
+                continue
+            if result.__class__ not in _PLAIN and inspect.isawaitable(result):
+                self._task = asyncio.ensure_future(self._await_then_continue(spec, result, list(cmds[k + 1:])))
                 return
             self._emit(spec, result)
         self._finish("OK")
