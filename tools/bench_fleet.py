@@ -158,8 +158,7 @@ def emulator_trial(args) -> dict:
 def run_emulator(server_uri: str, count: int, ramp: float | None, prefix: str, timeout: float, idle: float) -> dict:
     cmd = [sys.executable, __file__, "--emu-trial", "--server", server_uri, "--count", str(count),
            "--prefix", prefix, "--timeout", str(timeout), "--idle", str(idle)]
-    if ramp:
-        cmd += ["--ramp", str(ramp)]
+    cmd += ["--ramp", str(ramp or 0)]              # 0: a burst
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout + idle + 120)
     for line in reversed(proc.stdout.splitlines()):
         if line.startswith("{"):
