@@ -215,7 +215,7 @@ class Engine:
         self._raw_line.clear()
         self._overflow = False
         self._urcs.clear()
-        self._out.clear()
+        self._flush_out()                  # what was answered before the power cycle still goes out
 
     def _pump(self) -> None:
         if self._raw is not None:
@@ -482,6 +482,8 @@ class Engine:
         self.write(self.format_final(text))
         self._busy = False
         after, self._after_final = self._after_final, []
+        if after:
+            self._flush_out()              # the final result code reaches the host before e.g. a reboot
         for fn in after:
             fn()
         self._flush_urcs()

@@ -200,6 +200,20 @@ def _peer(sockaddr) -> Peer:
     return (host, int(sockaddr[1]))
 
 
+def _plain_render_names(ctx: aiocoap.Context) -> None:
+    """aiocoap 0.4.17's Context.render_to_pipe names each request's task "Rendering for %r" % request,
+    formatted eagerly: the repr of the message and its remote (address parsing, interface names) cost
+    more than serving a Read. The same method with a fixed task name."""
+    if getattr(ctx, "_emu_plain_render", False):
+        return
+    from aiocoap.pipe import error_to_message, run_driving_pipe
+
+    def render_to_pipe(pipe, ctx=ctx):
+        run_driving_pipe(error_to_message(pipe, ctx.log), ctx._render_to_pipe(pipe), name="CoAP request")
+    ctx.render_to_pipe = render_to_pipe
+    ctx._emu_plain_render = True
+
+
 def _is_answer(data: bytes) -> bool:
     """A response (2.xx-5.xx) or an empty ACK/RST: what a peer we sent a request to may send back."""
     if len(data) < 2:
@@ -249,6 +263,7 @@ class Seam:
     # ------------------------------------------------------------------ hooks
     def install(self, ctx: aiocoap.Context) -> None:
         """Hook every UDP message interface of ``ctx`` (see the module docstring)."""
+        _plain_render_names(ctx)
         for mman in message_managers(ctx):
             mi = getattr(mman, "message_interface", None)
             if mi is None or getattr(mi, "_emu_seam", None) is not None:
@@ -400,12 +415,19 @@ def follow_clock(ctx: aiocoap.Context, clock) -> None:
         mman._store_response_for_duplicates = _store_response_for_duplicates
 
 
+_TUNINGS: dict = {}
+
+
 def tuning(reliable: bool | None = None) -> numbers.TransportTuning:
     """RFC 7252 default transmission parameters (timers run on the modem clock, see
-    :func:`follow_clock`); ``reliable`` True/False forces CON/NON for a notification."""
-    class Tuning(numbers.TransportTuning):
-        reliability = reliable
-    return Tuning()
+    :func:`follow_clock`); ``reliable`` True/False forces CON/NON for a notification. One read-only
+    instance per ``reliable`` value, shared (a class per call cost every modem and request ~1 KB)."""
+    got = _TUNINGS.get(reliable)
+    if got is None:
+        class Tuning(numbers.TransportTuning):
+            reliability = reliable
+        got = _TUNINGS[reliable] = Tuning()
+    return got
 
 
 # ---------------------------------------------------------------------------------------------- block-wise
