@@ -116,6 +116,11 @@ def emulator_trial(args) -> dict:
         opts = FleetOptions(count=args.count, server=args.server, ramp=args.ramp or None, progress=0,
                             plan=IdentityPlan(endpoint_prefix=args.prefix), profile=Profile(BENCH_PROFILE))
         fleet = Fleet(opts)
+        with tempfile.TemporaryDirectory(prefix="telit-warm-") as tmp:   # what a process loads once (models,
+            warm = Modem(MemoryPort(), Path(tmp), clock=ManualClock(), ephemeral=True)   # grammar, commands):
+            warm.start()                                                  # the JVM's side loads its model
+            warm.close()                                                  # before READY too
+        await asyncio.sleep(0.1)
         rss0 = rss_kb()
         t0 = time.monotonic()
         fleet.build()
