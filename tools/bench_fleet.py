@@ -12,6 +12,11 @@
    RSS KB per registered idle modem (process RSS delta / registered), idle CPU % of one core over
    ``--idle`` seconds once registered. Where the Java fleet cannot reach N it says how far it got.
 
+In a burst the emulator fleet builds every modem first and then enables them all at once, so its
+p50/p99 include the queue of N registrations in flight; the Java fleet builds its clients one after
+another in one thread (a few ms each) and each registers as soon as it is built, so its burst is paced
+by construction and its p50 is that of a lone client. Compare registrations per second there.
+
 The emulator's modems run with a benchmark profile: no attach delay and no busy window after
 #LWM2MENA (the module's emulated waits; the Java client has none), so both sides measure machinery.
 
