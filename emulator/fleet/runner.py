@@ -157,20 +157,18 @@ class Fleet:
         self._arrivals: asyncio.Task | None = None
         self._progress_task: asyncio.Task | None = None
         self._ranks: dict[int, int] | None = None
+        self._base_profile: Profile | None = None
 
     # ------------------------------------------------------------------ building
     def _profile_for(self, ident: Identity) -> Profile:
-        base = self.opts.profile.data if self.opts.profile else None
-        data = {"identity": {"imei": ident.imei, "serial": ident.imei},
-                "sim": {"imsi": ident.imsi, "iccid": ident.iccid},
-                "lwm2m": {"endpoint": ident.endpoint}}
-        if base:
-            import copy
-            merged = copy.deepcopy(base)
-            for section, values in data.items():
-                merged.setdefault(section, {}).update(values)
-            data = merged
-        return Profile(data)
+        """The fleet's profile with this modem's identity; the sections it leaves alone are shared by
+        every modem of the fleet (read-only)."""
+        if self._base_profile is None:
+            self._base_profile = self.opts.profile or Profile()
+        return Profile.derived(self._base_profile, {
+            "identity": {"imei": ident.imei, "serial": ident.imei},
+            "sim": {"imsi": ident.imsi, "iccid": ident.iccid},
+            "lwm2m": {"endpoint": ident.endpoint}})
 
     def _behaviour_for(self, index: int) -> Scenario | None:
         """Behaviour shares are exact over the whole fleet and spread over its indexes: the indexes are
