@@ -17,7 +17,7 @@ from .site import Site
 from .store import Store, StoreError
 
 if TYPE_CHECKING:
-    from ..modem.core import Modem
+    from ..modem.owner import ModemOwner
 
 log = logging.getLogger("emulator.lwm2m.agent")
 
@@ -50,7 +50,7 @@ class Agent:
     server of a factory-fresh module as ``"URI|B"`` (B = 1: a bootstrap server), else the profile's.
     ``failure`` is the cause when the agent could not start at power-on (see :meth:`fail`)."""
 
-    def __init__(self, modem: "Modem", *, factory_server: str | None = None):
+    def __init__(self, modem: "ModemOwner", *, factory_server: str | None = None):
         self.modem = modem
         self.factory_server = factory_server
         self.failure: str | None = None

@@ -48,7 +48,7 @@ import hashlib
 import logging
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 import aiocoap
@@ -58,8 +58,19 @@ from aiocoap.optiontypes import BlockOption
 
 from .client import EXCHANGE_TIMEOUT
 
-if TYPE_CHECKING:
-    from .agent import Agent
+
+
+class FotaOwner(Protocol):
+    """What the firmware-update object uses of the agent (emulator/lwm2m/agent.py)."""
+
+    clock: Any
+    modem: Any
+    store: Any
+    cfg: dict
+    client: Any
+    fota: Any
+
+    def urc(self, text: str) -> None: ...
 
 log = logging.getLogger("emulator.lwm2m.fota")
 C = numbers.codes.Code
@@ -192,7 +203,7 @@ class _Failed(Exception):
 class FirmwareUpdate:
     """One per power-on (Agent._make_fota): /5/0 in the agent's store, its NVM record and its tasks."""
 
-    def __init__(self, agent: "Agent"):
+    def __init__(self, agent: FotaOwner):
         self.agent = agent
         self.clock = agent.clock
         self.modem = agent.modem

@@ -11,10 +11,18 @@ first rings #LWM2MRING: "NOT". Confirmable notifications of URIs in the notify-a
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-if TYPE_CHECKING:
-    from .site import Site
+
+class ObservedSite(Protocol):
+    """What an observation needs of the site that accepted it (emulator/lwm2m/site.py ``Site``)."""
+
+    agent: Any                      # the site's owner: clock, notify_due(), modem.events
+    store: Any
+    attributes: dict
+
+    def _read_node(self, path: tuple) -> Any: ...
+    def notification(self, obs: "Observation") -> Any: ...
 
 log = logging.getLogger("emulator.lwm2m.observe")
 
@@ -42,7 +50,7 @@ def consistent(a: dict[str, float]) -> bool:
 
 
 class Observation:
-    def __init__(self, site: "Site", path: tuple, servobs, request):
+    def __init__(self, site: ObservedSite, path: tuple, servobs, request):
         self.site = site
         self.path = path
         self.servobs = servobs

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import math
 import re
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import aiocoap
 from aiocoap import numbers
@@ -21,8 +21,27 @@ from .formats import link
 from .observe import Observation
 from .store import StoreError
 
-if TYPE_CHECKING:
-    from .agent import Agent
+
+
+class SiteOwner(Protocol):
+    """What the site asks of the agent that serves it (emulator/lwm2m/agent.py): the store and clock,
+    registration state, and the object behaviour behind Write / Execute / bootstrap operations."""
+
+    clock: Any
+    modem: Any
+    store: Any
+    fota: Any
+    registered: bool
+
+    def wants_con(self, path: tuple) -> bool: ...
+    def server_activity(self) -> None: ...
+    def notify_due(self, obs: Any) -> None: ...
+    def check_server_write(self, path: tuple, value: Any) -> Any: ...
+    def server_write(self, path: tuple, value: Any) -> Any: ...
+    def server_execute(self, path: tuple, args: str) -> Any: ...
+    def bootstrap_write(self, path: tuple, cf: int, payload: bytes) -> Any: ...
+    def bootstrap_delete(self, path: tuple) -> Any: ...
+    def bootstrap_finish(self) -> Any: ...
 
 log = logging.getLogger("emulator.lwm2m.site")
 C = numbers.codes.Code
@@ -74,7 +93,7 @@ def parse_path(parts) -> tuple[int, ...] | None:
 class Site(ObservableResource):
     """One resource object for the whole tree: LwM2M paths are data, not a fixed site map."""
 
-    def __init__(self, agent: "Agent"):
+    def __init__(self, agent: SiteOwner):
         super().__init__()
         self.agent = agent
         coap.bound_blockwise(self, agent.clock)
