@@ -155,3 +155,28 @@ def test_modem_has_no_untyped_ext_dict():
     for path in PKG.rglob("*.py"):
         text = path.read_text(encoding="utf-8")
         assert "modem.ext[" not in text and ".ext.get(" not in text, path
+def test_lwm2m_does_not_import_the_at_layer():
+    graph = import_graph()
+    bad = {m: sorted(t for t in targets if t.startswith(("emulator.at", "emulator.commands")))
+           for m, targets in graph.items() if m.startswith("emulator.lwm2m")}
+    assert {m: t for m, t in bad.items() if t} == {}
+
+
+URC_MARKS = ("#LWM2M", "LWM2M-TLT", "+CME", "#LWM2MRING", "OK\r", "ERROR")
+
+
+def test_lwm2m_builds_no_urc_text():
+    hits = []
+    for path in (PKG / "lwm2m").rglob("*.py"):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        docstrings = {id(n.body[0].value) for n in ast.walk(tree)
+                      if isinstance(n, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
+                      and n.body and isinstance(n.body[0], ast.Expr)
+                      and isinstance(n.body[0].value, ast.Constant)}
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings:
+                if any(mark in node.value for mark in URC_MARKS):
+                    hits.append(f"{path.relative_to(ROOT)}:{node.lineno}: {node.value!r}")
+    assert hits == []
+
+

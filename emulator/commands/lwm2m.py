@@ -14,11 +14,64 @@ import re
 from ..at.errors import MEMORY_FULL, OPERATION_NOT_ALLOWED, OPERATION_NOT_SUPPORTED, AtError
 from ..at.parser import TEST
 from ..at.registry import Family, Int, Raw, Str
-from ..lwm2m.agent import DIS, LIST_LIMIT, Agent, AgentError
+from ..lwm2m import events as ev
+from ..lwm2m.agent import DIS, LIST_LIMIT, Agent, AgentError, ValueRefused
 from ..lwm2m.coap import server_uri_problem
 from ..lwm2m.store import StoreError
 
 family = Family()
+
+
+# ---------------------------------------------------------------------------- events -> URC text
+def tlt_text(agent: Agent, event: ev.Event) -> str | None:
+    """The ``LWM2M-TLT`` URC of a life-cycle event (guide 3.1.3), or None when the profile turns these
+    URCs off (``lwm2m.tlt_urcs = false``; FORCE_EXIT is always shown). ``lwm2m.tlt_guide_format``
+    gives the guide's ``#LWM2M-TLT: "<event>",<ssid>,"<uri>"`` instead of the firmware's
+    ``LWM2M-TLT:"<event>",SSID=<ssid>,"<uri>"``."""
+    name = TLT_NAMES[type(event)]
+    if not (agent.cfg.get("tlt_urcs", True) or isinstance(event, ev.ForceExit)):
+        return None
+    guide = agent.cfg.get("tlt_guide_format", False)
+    if isinstance(event, ev.ServerEvent):
+        tail = f',{event.ssid},"{event.uri}"' if guide else f',SSID={event.ssid},"{event.uri}"'
+    else:
+        tail = ""
+    return f'#LWM2M-TLT: "{name}"{tail}' if guide else f'LWM2M-TLT:"{name}"{tail}'
+
+
+TLT_NAMES = {ev.Registering: "REGISTERING", ev.Registered: "REGISTERED", ev.Deregistered: "DEREGISTERED",
+             ev.Suspended: "SUSPENDED", ev.Bootstrapping: "BOOTSTRAPPING", ev.BootstrapDone: "BOOTSTRAPPED",
+             ev.ForceExit: "FORCE_EXIT", ev.ClientDisabled: "CLIENT_DISABLED"}
+
+
+def urc_text(agent: Agent, event: ev.Event) -> str | None:
+    """The module's URC for an agent event, or None for events the host does not see."""
+    if type(event) in TLT_NAMES:
+        return tlt_text(agent, event)
+    if isinstance(event, ev.Ring):
+        return f'#LWM2MRING: "{event.what}"'
+    if isinstance(event, ev.End):
+        return "#LWM2MEND: 0"
+    if isinstance(event, ev.NotifyAck):
+        o, i, r = event.path
+        return f'#LWM2MNFYACK: 0,{event.ssid},"/{o}/{i}/{r}","{event.result}"'
+    if isinstance(event, ev.MonitorUpdate):
+        return '#LWM2MMON: UPD,"/{}/{}/{}/{}"'.format(*event.path)
+    if isinstance(event, ev.Info):
+        return f'#LWM2MINFO: "{event.category}","{event.text}"'
+    if isinstance(event, ev.FotaRing):
+        return f'#LWM2MFOTARING: 0,"{event.what}"'
+    return None
+
+
+@family.on_attach
+def _agent_urcs(modem):
+    """The agent's typed events become the module's URCs."""
+    def on_event(lwm2m: ev.Event | None = None, **_):
+        text = urc_text(modem.agent, lwm2m) if lwm2m is not None else None
+        if text is not None:
+            modem.urc(text)
+    modem.events.subscribe("lwm2m", on_event)
 
 ID = (0, 65535)
 NOT_FOR_HOST = (0, 1, 2, 5)          # objects #LWM2MR/W/E may not touch
@@ -135,7 +188,7 @@ def _(ctx, en, pdp, mode, greq, grel):
     agent = agent_of(ctx, failed_ok=True)
     if agent.failure is not None:       # the service failed at power-on: it disables itself again
         if en:
-            agent.clock.call_later(0, lambda: agent.tlt("CLIENT_DISABLED", with_server=False))
+            agent.clock.call_later(0, lambda: agent.emit(ev.ClientDisabled()))
         return
     try:
         if en:
@@ -209,6 +262,13 @@ def _host_path(agent, oid, iid, rid, riid, need: str):
     return rm
 
 
+def _host_set(agent: Agent, path: tuple, value) -> None:
+    try:
+        agent.host_set(path, value)
+    except ValueRefused:
+        raise AtError(OPERATION_NOT_SUPPORTED) from None
+
+
 _URI = (Int("agentInstance", (0, 4), default=0), Int("objectID", ID, optional=False),
         Int("objectInstanceID", ID, optional=False), Int("resourceID", ID, optional=False),
         Int("resourceInstanceID", ID, optional=False))
@@ -242,7 +302,7 @@ def _(ctx, agent_id, oid, iid, rid, riid, value):
     rm = _host_path(agent, oid, iid, rid, riid, "W")
     if not rm.multiple and riid != 0:
         raise AtError(OPERATION_NOT_ALLOWED)
-    agent.host_set((oid, iid, rid, riid), parse_value(rm.type, value))
+    _host_set(agent, (oid, iid, rid, riid), parse_value(rm.type, value))
 
 
 wr.read(_ok)
@@ -329,7 +389,7 @@ def _(ctx, t, oid, iid, rid, riid, value):
             v = bool(v)
     else:
         v = parse_value(TYPE_NAMES[t], value)
-    agent.host_set((oid, iid, rid, riid if rm.multiple else None), v)
+    _host_set(agent, (oid, iid, rid, riid if rm.multiple else None), v)
 
 
 lset.read(_ok)

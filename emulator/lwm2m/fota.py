@@ -56,6 +56,7 @@ from aiocoap import error as coap_error
 from aiocoap import numbers
 from aiocoap.optiontypes import BlockOption
 
+from . import events as ev
 from .client import EXCHANGE_TIMEOUT
 
 
@@ -70,7 +71,7 @@ class FotaOwner(Protocol):
     client: Any
     fota: Any
 
-    def urc(self, text: str) -> None: ...
+    def emit(self, event: Any) -> None: ...
 
 log = logging.getLogger("emulator.lwm2m.fota")
 C = numbers.codes.Code
@@ -285,7 +286,7 @@ class FirmwareUpdate:
                 pass
             self.store.set(OID, IID, rid, value, source="module")
         if state is not None or result is not None:
-            self.modem.events.emit("fota", state=self.state, result=self.result)
+            self.agent.emit(ev.FotaState(self.state, self.result))
 
     # ------------------------------------------------------------------ life cycle
     def _power_off(self) -> None:
@@ -332,11 +333,11 @@ class FirmwareUpdate:
         """#LWM2MFOTARING and the wait for AT#LWM2MFOTAACK (or one week of module time)."""
         fut = asyncio.get_running_loop().create_future()
         self.pending = fut
-        self.agent.urc(f'#LWM2MFOTARING: 0,"{what}"')
+        self.agent.emit(ev.FotaRing(what))
         try:
             await self.clock.wait_for(fut, ACK_TIMEOUT)
         except asyncio.TimeoutError:
-            log.info("no #LWM2MFOTAACK for %s within a week: going on", what)
+            log.info("no consent from the host for %s within a week: going on", what)
         finally:
             if self.pending is fut:
                 self.pending = None
@@ -480,7 +481,7 @@ class FirmwareUpdate:
             await self._consent("UPDATE")
         await self.clock.sleep(APPLY_TIME)
         self._update(commit=True)
-        self.agent.urc('#LWM2MINFO: "GEN","FOTA REBOOT"')
+        self.agent.emit(ev.Info("GEN", "FOTA REBOOT"))
         self._reboot_timer = self.clock.call_later(REBOOT_DELAY, self._reboot)
 
     def _reboot(self) -> None:

@@ -13,11 +13,14 @@ from __future__ import annotations
 import logging
 from typing import Any, Protocol
 
+from .events import Notified
+
 
 class ObservedSite(Protocol):
     """What an observation needs of the site that accepted it (emulator/lwm2m/site.py ``Site``)."""
 
-    agent: Any                      # the site's owner: clock, notify_due(), modem.events
+    agent: Any                      # the site's owner: clock, notify_due(), emit()
+    ssid: int                       # the server the site serves
     store: Any
     attributes: dict
 
@@ -74,7 +77,7 @@ class Observation:
         for key in ("pmin", "pmax"):     # defaults from the server object (/1/x/2 and /1/x/3)
             rid = 2 if key == "pmin" else 3
             try:
-                v = store.get(1, 0, rid)
+                v = store.get(1, getattr(self.site, "server_iid", 0), rid)
                 if v is not None and v != 0:
                     out[key] = float(v)
             except Exception:
@@ -167,7 +170,7 @@ class Observation:
         self.last_value = self._value()
         try:
             self.servobs.trigger(self.site.notification(self))
-            self.site.agent.modem.events.emit("lwm2m", event="notified", path=self.path)
+            self.site.agent.emit(Notified(tuple(self.path), self.site.ssid))
         except Exception:
             log.exception("notification of %s failed", self.path)
         self._arm()

@@ -17,6 +17,7 @@ from aiocoap.resource import ObservableResource
 
 from . import coap
 from . import formats as fmt
+from .events import Request
 from .formats import link
 from .observe import Observation
 from .store import StoreError
@@ -31,8 +32,8 @@ class SiteOwner(Protocol):
     modem: Any
     store: Any
     fota: Any
-    registered: bool
 
+    def emit(self, event: Any) -> None: ...
     def wants_con(self, path: tuple) -> bool: ...
     def server_activity(self) -> None: ...
     def notify_due(self, obs: Any) -> None: ...
@@ -93,13 +94,28 @@ def parse_path(parts) -> tuple[int, ...] | None:
 class Site(ObservableResource):
     """One resource object for the whole tree: LwM2M paths are data, not a fixed site map."""
 
-    def __init__(self, agent: SiteOwner):
+    def __init__(self, agent: SiteOwner, registration: Any = None):
         super().__init__()
         self.agent = agent
+        self.registration = registration    # the Registration this site serves (None: bootstrap)
         coap.bound_blockwise(self, agent.clock)
         self.attributes: dict[tuple, dict[str, str]] = {}
         self.observers: dict[tuple, set] = {}
         self.bootstrapping = False
+
+    @property
+    def ssid(self) -> int:
+        """The Short Server ID of the server this site serves (0 for a bootstrap server)."""
+        return int(self.registration.server.ssid) if self.registration is not None else 0
+
+    @property
+    def server_iid(self) -> int:
+        """The Server (/1) instance of the account this site serves (default periods ...)."""
+        return int(self.registration.server_iid) if self.registration is not None else 0
+
+    @property
+    def registered(self) -> bool:
+        return bool(self.registration is not None and self.registration.registered)
 
     @property
     def store(self):
@@ -152,7 +168,7 @@ class Site(ObservableResource):
     async def add_observation(self, request, serverobservation):
         path = parse_path(request.opt.uri_path)
         if not path or len(path) > 3 or request.code != C.GET or request.opt.accept == fmt.LINK \
-                or not self.agent.registered or not self.authorized(path) or not self._readable(path) \
+                or not self.registered or not self.authorized(path) or not self._readable(path) \
                 or sum(len(o) for o in self.observers.values()) >= MAX_OBSERVATIONS:
             coap.decline_observation(serverobservation)
             return
@@ -209,7 +225,7 @@ class Site(ObservableResource):
 
     # ------------------------------------------------------------------ dispatch
     async def render(self, request):
-        self.agent.modem.events.emit("lwm2m", event="request")
+        self.agent.emit(Request(self.ssid))
         try:
             return self._render(request)
         except fmt.FormatError as exc:
@@ -226,13 +242,13 @@ class Site(ObservableResource):
         if tuple(request.opt.uri_path) == ("bs",) and request.code == C.POST:
             if not self.bootstrapping:
                 return _resp(C.METHOD_NOT_ALLOWED)
-            return self.agent.bootstrap_finish()
+            return _resp(self.agent.bootstrap_finish())
         path = parse_path(request.opt.uri_path)
         if path is None or len(path) > 4:
             return _resp(C.NOT_FOUND if path is None else C.BAD_REQUEST)
         if len(path) == 0:
             if request.code == C.DELETE and self.bootstrapping:
-                return self.agent.bootstrap_delete(())
+                return _resp(self.agent.bootstrap_delete(()))
             return _resp(C.METHOD_NOT_ALLOWED)
         self.agent.server_activity()
         if not self.authorized(path):
@@ -259,7 +275,7 @@ class Site(ObservableResource):
             return _resp(C.METHOD_NOT_ALLOWED)
         if code == C.DELETE:
             if self.bootstrapping:
-                return self.agent.bootstrap_delete(path)
+                return _resp(self.agent.bootstrap_delete(path))
             if len(path) != 2 or oid in (0, 1, 3):
                 return _resp(C.METHOD_NOT_ALLOWED)
             self.store.delete_instance(oid, path[1])
@@ -386,7 +402,7 @@ class Site(ObservableResource):
         oid = path[0]
         types = self.store.types(oid)
         if oid in (0, 1) and self.bootstrapping:
-            return self.agent.bootstrap_write(path, cf, request.payload)
+            return _resp(self.agent.bootstrap_write(path, cf, request.payload))
         if len(path) == 1:
             return _resp(C.METHOD_NOT_ALLOWED)
         if len(path) == 4:
