@@ -15,6 +15,7 @@ from ..at.errors import MEMORY_FULL, OPERATION_NOT_ALLOWED, OPERATION_NOT_SUPPOR
 from ..at.parser import TEST
 from ..at.registry import Family, Int, Raw, Str
 from ..lwm2m import events as ev
+from ..lwm2m import objects
 from ..lwm2m.agent import DIS, LIST_LIMIT, Agent, AgentError, ValueRefused
 from ..lwm2m.coap import server_uri_problem
 from ..lwm2m.store import StoreError
@@ -74,7 +75,6 @@ def _agent_urcs(modem):
     modem.events.subscribe("lwm2m", on_event)
 
 ID = (0, 65535)
-NOT_FOR_HOST = (0, 1, 2, 5)          # objects #LWM2MR/W/E may not touch
 TYPE_NAMES = {0: "integer", 1: "float", 2: "string", 3: "opaque"}
 
 
@@ -249,7 +249,7 @@ def _(ctx):
 
 # ---------------------------------------------------------------------------- #LWM2MR / #LWM2MW / #LWM2ME
 def _host_path(agent, oid, iid, rid, riid, need: str):
-    if oid in NOT_FOR_HOST:
+    if not objects.host_may(oid):             # the object's rule (emulator/lwm2m/objects/)
         raise AtError(OPERATION_NOT_ALLOWED)
     store = agent.store
     try:

@@ -19,12 +19,16 @@ from typing import TYPE_CHECKING, Any
 
 from . import events as ev
 from . import formats as fmt
+from . import objects
 from .bootstrap import Bootstrap
+from .errors import AgentError, ValueRefused  # noqa: F401  (re-exported)
 from .client import EXCHANGE_TIMEOUT, ClientError, CoapClient, default_port
 from .coap import server_uri_problem
 from .formats import link
 from .models import ModelRegistry
 from .registration import REGISTER_ATTEMPTS, RETRY_BACKOFF, Registration, ServerEntry  # noqa: F401
+from .objects.base import NOT_HANDLED
+from .objects.server import DEFAULTS as SERVER_DEFAULTS
 from .store import Store, StoreError
 
 if TYPE_CHECKING:
@@ -42,14 +46,6 @@ def _code(name: str):
     return getattr(numbers.codes.Code, name)
 
 
-class AgentError(Exception):
-    """A host request the agent's state does not allow (enable while enabled, ack with no ring ...);
-    the AT layer answers it with OPERATION_NOT_ALLOWED."""
-
-
-class ValueRefused(AgentError):
-    """A host-written value the resource cannot take (e.g. a UTC offset that is not whole quarter
-    hours); the AT layer answers it with OPERATION_NOT_SUPPORTED."""
 
 
 class Agent:
@@ -92,6 +88,7 @@ class Agent:
         self.keys: dict[str, str] = {}
         self.model_errors: list[str] = []
         self.fota = None
+        self.objects: dict[int, objects.LwM2MObject] = {}   # behaviour by object id (objects/)
         self.listeners: list = []            # fn(event) for every typed event (emulator/lwm2m/events.py)
         modem.events.subscribe("registration", self._on_network)
         modem.events.subscribe("power", self._on_power)
@@ -132,6 +129,7 @@ class Agent:
         self.endpoint = self.keys.get("ep") or self.cfg.get("endpoint") or self.modem.profile["identity"]["imei"]
         self.models = ModelRegistry.for_modem([self.modem.fs.xml_dir()])
         self.model_errors = list(self.models.errors)
+        self.objects = objects.for_agent(self)
         self.store = self._build_store()
         self.fota = self._make_fota()
         self.enabled, self.status, self.after_disable = False, DIS, False
@@ -318,51 +316,18 @@ class Agent:
                 store.create_instance(0, n, {0: uri, 1: False, 2: 0 if uri.startswith("coaps://") else 3,
                                              3: bytes.fromhex(rec.get("identity") or ""), 4: b"",
                                              5: bytes.fromhex(rec.get("key") or ""), 10: ssid})
-                store.create_instance(1, n, {0: ssid, 1: int(rec.get("lifetime") or self.cfg["lifetime"]),
-                                             5: 86400, 6: True, 7: rec.get("binding") or "U"})
+                store.create_instance(1, n, {**SERVER_DEFAULTS, 0: ssid,
+                                             1: int(rec.get("lifetime") or self.cfg["lifetime"]),
+                                             7: rec.get("binding") or "U"})
                 n += 1
         else:
             store.create_instance(0, 0, {0: srv.uri, 1: srv.bootstrap, 2: 0 if srv.secure else 3,
                                          3: self.keys.get("identity", "").encode(), 4: b"", 5: b"",
                                          10: srv.ssid})
             if not srv.bootstrap:
-                store.create_instance(1, 0, {0: srv.ssid, 1: int(self.cfg["lifetime"]),
-                                             5: 86400, 6: True, 7: "U"})
-        store.create_instance(3, 0, {
-            0: ident["manufacturer"], 1: ident["model"], 2: ident["serial"],
-            6: {0: 1}, 7: {0: 3800}, 8: {0: 100}, 9: 100, 10: 0, 11: {0: 0},
-            15: "UTC", 16: str(self.cfg.get("supported_binding", "U")), 17: "Cat-M1 module", 19: ident.get("software", ""), 20: 0, 21: 4096,
-        })
-        store.live[(3, 0, 3)] = lambda: m.nvm.get("firmware_revision") or ident["revision"]
-        store.live[(3, 0, 13)] = lambda: int(m.clock.wall())
-        store.live[(3, 0, 14)] = self._utc_offset
-        store.live[(3, 0, 10)] = lambda: max(0, m.fs.free() // 1024)
-        # the supply side follows the module's battery until the host sets the value (#LWM2MSET: host
-        # control wins, guide 3.1.9; a host-set value is kept across restarts, see below)
-        store.live[(3, 0, 7)] = lambda: {0: m.power.voltage_mv}
-        store.live[(3, 0, 9)] = lambda: m.power.level
-        store.live[(3, 0, 20)] = lambda: m.power.battery_status
-        net = m.profile["network"]
-        if 4 in self.models:
-            store.create_instance(4, 0, {0: 6, 1: {0: 6}, 2: -(113 - 2 * int(net["rssi"])), 3: 0,
-                                         4: {0: ""}, 7: {0: ""}, 8: int(net["ci"], 16), 9: int(net["plmn"][3:]),
-                                         10: int(net["plmn"][:3])})
-            store.live[(4, 0, 4)] = lambda: {0: self._ip()}
-            store.live[(4, 0, 2)] = lambda: -(113 - 2 * int(net["rssi"])) if m.network.registered else -140
-        if 5 in self.models:
-            store.create_instance(5, 0, {1: "", 3: 0, 5: 0, 9: 1})
-        if 6 in self.models:                # location: the GNSS fix once the receiver runs
-            g = m.profile["gnss"]
-            gnss_on = lambda m: m.gnss.running  # noqa: E731
-            store.create_instance(6, 0, {0: 0.0, 1: 0.0, 2: 0.0, 3: 0.0, 5: 0})
-            for rid, key in ((0, "latitude"), (1, "longitude"), (2, "altitude"), (3, "radius")):
-                store.live[(6, 0, rid)] = lambda key=key: float(g[key]) if gnss_on(m) else 0.0
-            store.live[(6, 0, 5)] = lambda: int(m.clock.wall()) if gnss_on(m) else 0
-        for oid, values in ((11, {0: "default", 1: ""}), (33211, {0: {0: 0, 1: 0}})):
-            if oid in self.models:
-                store.create_instance(oid, 0, values)
-        if 11 in self.models:
-            store.create_instance(11, 1, {0: "lwm2m", 1: ""})
+                store.create_instance(1, 0, {**SERVER_DEFAULTS, 0: srv.ssid, 1: int(self.cfg["lifetime"])})
+        for obj in self.objects.values():          # each object's default instances and live values
+            obj.populate(store)
         store.load_saved()
         for key in store.host_written():        # what the host set replaces the module's live value
             store.live.pop(key, None)
@@ -376,10 +341,6 @@ class Agent:
             return None
         from .fota import FirmwareUpdate
         return FirmwareUpdate(self)
-
-    def _ip(self) -> str:
-        ctx = self.modem.pdp.contexts.get(self.params[0])
-        return ctx.address if ctx and ctx.active else ""
 
     def _on_store_change(self, path: tuple, source: str) -> None:
         oid = path[0]
@@ -734,95 +695,37 @@ class Agent:
 
     # ================================================================== server-side hooks
     # ------------------------------------------------------------------ the module's clock in /3/0
-    def _utc_offset(self) -> str:
-        minutes = int(self.modem.nvm.get("tz_quarters", 0)) * 15
-        sign = "+" if minutes >= 0 else "-"
-        return f"{sign}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
-
-    def _clock_write(self, rid: int, value: Any) -> bool | None:
-        """/3/0/13 (current time) and /3/0/14 (UTC offset) are the module's clock (+CCLK): a write sets
-        it. Returns True when handled, False for a value that does not fit, None for other resources."""
-        if rid == 13:
-            self.clock.set_wall(float(value))
-        elif rid == 14:
-            import re
-            mt = re.fullmatch(r"([+-])(\d{2}):?(\d{2})?", str(value).strip())
-            if not mt or int(mt.group(2)) > 14 or int(mt.group(3) or 0) % 15:
-                return False
-            q = (int(mt.group(2)) * 4 + int(mt.group(3) or 0) // 15) * (-1 if mt.group(1) == "-" else 1)
-            self.modem.nvm.set("tz_quarters", q)
-        else:
-            return None
-        self.store._changed((3, 0, rid, 0), "server")
-        return True
-
-    BINDINGS = ("U", "UQ", "S", "SQ", "US", "UQS")      # the binding modes of LwM2M 1.0 (5.3.1.1)
-
-    def binding_supported(self, binding: str) -> bool:
-        """A 1.0 binding mode whose transports (and queue mode) /3/0/16 says the device supports."""
-        try:
-            supported = str(self.store.get(3, 0, 16))
-        except StoreError:
-            supported = "U"
-        if binding not in self.BINDINGS:
-            return False
-        return set(binding) - {"Q"} <= set(supported) - {"Q"} and ("Q" not in binding or "Q" in supported)
-
     def check_server_write(self, path: tuple, value: Any):
-        """Whether a server Write may be applied, before anything of the request is stored: a CoAP code
-        to refuse it with (4.00 for a binding /3/0/16 does not list, a lifetime below 1 s), or None."""
-        from .site import C
-        oid, iid, rid = path
-        if (oid, rid) == (1, 7) and not self.binding_supported(str(value)):
-            return C.BAD_REQUEST
-        if (oid, rid) == (1, 1) and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-            return C.BAD_REQUEST
-        return None
+        """Whether a server Write may be applied, before anything of the request is stored: the object's
+        rule (objects/) gives a CoAP code to refuse it with, or None."""
+        obj = self.objects.get(path[0])
+        return obj.check_write(path, value) if obj is not None else None
 
     def server_write(self, path: tuple, value: Any):
         """A Write from the server to one resource; returns a CoAP code to answer, or None (2.04)."""
         oid, iid, rid = path
-        if oid == 5 and self.fota is not None:
-            return self.fota.on_write(path, value)
-        if (oid, iid) == (3, 0):
-            done = self._clock_write(rid, value)
-            if done is not None:
-                from .site import C
-                return None if done else C.BAD_REQUEST
+        obj = self.objects.get(oid)
+        if obj is not None:
+            done = obj.write(path, value)
+            if done is not NOT_HANDLED:
+                return done
         # values of the host's own instances are "Auto" settings: a server write to them is kept too
         self.store.set(oid, iid, rid, value, source="server", persist=(oid, iid) in self.store.user_instances)
-        if (oid, rid) in ((1, 1), (1, 7)):          # what the registration says changed: Update now
-            reg = self.registration_for(iid)
-            if reg is not None and reg.registered:
-                reg.request_update()
         return None
 
     def server_execute(self, path: tuple, args: str):
         """An Execute from the server (or #LWM2ME); returns a CoAP code to answer, or None (2.04)."""
-        oid, iid, rid = path
-        m = self.modem
-        if oid == 5 and self.fota is not None:
-            return self.fota.on_execute(path, args)
-        if (oid, rid) == (1, 8):
-            reg = self.registration_for(iid)
-            if reg is not None and reg.registered:
-                reg.request_update(links=True)
-        elif (oid, rid) == (1, 4):
-            reg = self.registration_for(iid)
-            if reg is not None:
-                if reg.task and not reg.task.done():
-                    reg.task.cancel()
-                reg.task = asyncio.ensure_future(self._suspend(reg))
-        elif (oid, rid) == (3, 4):
-            self.emit(ev.Info("GEN", "DEVICE REBOOT"))
-            self.reboot_and_resume()
-        elif (oid, rid) == (3, 5):
-            self.emit(ev.Info("GEN", "DEVICE REBOOT"))
-            m.nvm.delete("lwm2m_store")
-            self.reboot_and_resume()
-        elif (oid, rid) == (3, 12):
-            self.store.set(3, 0, 11, {0: 0}, source="module")
+        obj = self.objects.get(path[0])
+        if obj is not None:
+            done = obj.execute(path, args)
+            if done is not NOT_HANDLED:
+                return done
         self.emit(ev.Execute(tuple(path), args))
+        return None
+
+    def binding_supported(self, binding: str) -> bool:
+        """A 1.0 binding mode the device supports (/3/0/16); see objects/server.py."""
+        return self.objects[1].binding_supported(binding)
 
     def reboot_and_resume(self, delay: float = 0.2) -> None:
         """Reboot the module (after the CoAP answer has left); the agent re-enables itself at boot."""
@@ -830,7 +733,7 @@ class Agent:
             self.modem.nvm.set("lwm2m_resume", list(self.params))
         self.clock.call_later(delay, self.modem.reboot)
 
-    async def _suspend(self, reg: Registration) -> None:
+    async def suspend(self, reg: Registration) -> None:
         """/1/x/4 Disable: the registration deregisters, stays away /1/x/5 seconds, registers again."""
         try:
             await reg.suspend()
@@ -851,9 +754,10 @@ class Agent:
 
     # ================================================================== host access helpers
     def host_set(self, path: tuple, value: Any) -> None:
+        """#LWM2MW / #LWM2MSET of ``path`` (object, instance, resource, resource instance or None).
+        Raises :class:`ValueRefused` for a value the resource cannot take."""
         oid, iid, rid, riid = path
-        if (oid, iid) == (3, 0) and rid in (13, 14):
-            if not self._clock_write(rid, value):
-                raise ValueRefused(f"/3/0/{rid} cannot take {value!r}")
+        obj = self.objects.get(oid)
+        if obj is not None and obj.host_write(path, value) is not NOT_HANDLED:
             return
         self.store.host_write(oid, iid, rid, value, riid)

@@ -15,7 +15,7 @@ import aiocoap
 from aiocoap import numbers
 from aiocoap.resource import ObservableResource
 
-from . import coap
+from . import coap, objects
 from . import formats as fmt
 from .events import Request
 from .formats import link
@@ -181,9 +181,9 @@ class Site(ObservableResource):
         serverobservation.accept(cancel)
 
     def authorized(self, path: tuple) -> bool:
-        """The access rule, in one place: the Security Object (/0) is for the Bootstrap-Server only;
-        a LwM2M Server gets 4.01 Unauthorized for any operation on it (LwM2M 1.0.2 E.1)."""
-        return not (path and path[0] == 0 and not self.bootstrapping)
+        """Whether this site's server may operate on ``path`` (the rule is the object's, objects/:
+        e.g. the Security Object /0 is for the Bootstrap-Server only, LwM2M 1.0.2 E.1); else 4.01."""
+        return not path or objects.server_may(path[0], self.bootstrapping)
 
     def _readable(self, path) -> bool:
         try:
@@ -276,7 +276,7 @@ class Site(ObservableResource):
         if code == C.DELETE:
             if self.bootstrapping:
                 return _resp(self.agent.bootstrap_delete(path))
-            if len(path) != 2 or oid in (0, 1, 3):
+            if len(path) != 2 or not objects.server_may_delete(oid, False):
                 return _resp(C.METHOD_NOT_ALLOWED)
             self.store.delete_instance(oid, path[1])
             return _resp(C.DELETED)
@@ -437,7 +437,7 @@ class Site(ObservableResource):
     def _create(self, request, path) -> aiocoap.Message:
         cf = request.opt.content_format
         oid = path[0]
-        if oid in (0, 1, 2, 3, 5) and not self.bootstrapping:
+        if not objects.server_may_create(oid, self.bootstrapping):
             return _resp(C.METHOD_NOT_ALLOWED)
         items = fmt.decode_create(fmt.normalize(cf if cf is not None else fmt.TLV), oid, request.payload,
                                   self.store.types(oid))
