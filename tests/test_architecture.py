@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -180,3 +181,18 @@ def test_lwm2m_builds_no_urc_text():
     assert hits == []
 
 
+
+
+def test_each_lwm2m_nvm_key_has_one_owner_module():
+    """Each component owns what it persists: an NVM key of the LwM2M side ("lwm2m_...") is named in
+    one module only (emulator/modem/nvm.py's shape table aside)."""
+    owners: dict[str, set[str]] = {}
+    for path in PKG.rglob("*.py"):
+        if path == PKG / "modem" / "nvm.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) \
+                    and re.fullmatch(r"lwm2m_[a-z_]+", node.value):
+                owners.setdefault(node.value, set()).add(module_name(path))
+    assert {k: sorted(v) for k, v in owners.items() if len(v) > 1} == {}
+    assert "lwm2m_keys" in owners and "lwm2m_fota_mode" in owners

@@ -10,12 +10,14 @@ the guide's parameter tables (audited command by command: <agentInstance>/<agent
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 from ..at.errors import MEMORY_FULL, OPERATION_NOT_ALLOWED, OPERATION_NOT_SUPPORTED, AtError
 from ..at.parser import TEST
 from ..at.registry import Family, Int, Raw, Str
 from ..lwm2m import events as ev
 from ..lwm2m import objects
+from ..lwm2m.host_settings import EndpointKeys
 from ..lwm2m.agent import DIS, LIST_LIMIT, Agent, AgentError, ValueRefused
 from ..lwm2m.coap import server_uri_problem
 from ..lwm2m.store import StoreError
@@ -330,9 +332,8 @@ sts = _cmd("#LWM2MSTS", Int("agentInstance", (0, 2), default=0), Int("serverURI"
 @sts.set
 def _(ctx, agent_id, server, uri, is_bs):
     agent = agent_of(ctx)
-    nvm = ctx.modem.nvm
     if server is None:
-        nvm.set("lwm2m_server_pending", "factory")
+        agent.host_settings.set_pending_server("factory")
         return
     if server == 0:
         raise AtError(OPERATION_NOT_ALLOWED)
@@ -345,7 +346,7 @@ def _(ctx, agent_id, server, uri, is_bs):
         if str(server) not in table:
             raise AtError(OPERATION_NOT_SUPPORTED)
         entry = list(table[str(server)])
-    nvm.set("lwm2m_server_pending", entry)
+    agent.host_settings.set_pending_server(entry)
 
 
 sts.read(_ok)
@@ -431,15 +432,15 @@ newinst.read(_ok)
 
 # ---------------------------------------------------------------------------- FOTA
 fotacfg = _cmd("#LWM2MFOTACFG", Int("agentInstance", (0, 4), default=0), Int("mode", (0, 3), default=0),
-               needs_sim=True, keeps=lambda ctx: (None, ctx.modem.nvm.get("lwm2m_fota_mode")))
+               needs_sim=True, keeps=lambda ctx: (None, ctx.modem.agent.host_settings.fota_mode_set))
 
 
 @fotacfg.set
 def _(ctx, agent_id, mode):
-    agent_of(ctx)
+    agent = agent_of(ctx)
     if agent_id != 0:
         raise AtError(OPERATION_NOT_SUPPORTED)
-    ctx.modem.nvm.set("lwm2m_fota_mode", mode)
+    agent.host_settings.set_fota_mode(mode)
 
 
 fotacfg.read(_ok)
@@ -467,28 +468,26 @@ injkeys = _cmd("#LWM2MINJKEYS", Int("agentInstance", (0, 4), default=0), Int("mo
 
 @injkeys.set
 def _(ctx, agent_id, mode, ep, identity, key):
-    agent_of(ctx)
+    agent = agent_of(ctx)
     if agent_id != 0:
         raise AtError(OPERATION_NOT_SUPPORTED)
-    nvm = ctx.modem.nvm
-    keys = dict(nvm.get("lwm2m_keys") or {})
+    keys = agent.host_settings.keys
     if mode == 0:
-        keys = {}
+        keys = EndpointKeys()
     elif mode == 1:
         if (identity is None) != (key is None):
             raise AtError(OPERATION_NOT_SUPPORTED)
         if ep is None and identity is None:
             raise AtError(OPERATION_NOT_SUPPORTED)
         if ep is not None:
-            keys["ep"] = ep
+            keys = replace(keys, ep=ep)
         if identity is not None:
-            keys["identity"], keys["key"] = identity, key
+            keys = replace(keys, identity=identity, key=key)
     elif mode == 2:
-        keys.pop("ep", None)
+        keys = replace(keys, ep=None)
     else:
-        keys.pop("identity", None)
-        keys.pop("key", None)
-    nvm.set("lwm2m_keys", keys)
+        keys = replace(keys, identity=None, key=None)
+    agent.host_settings.save_keys(keys)
 
 
 injkeys.read(_ok)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from . import events as ev
@@ -27,6 +28,7 @@ from .coap import server_uri_problem
 from .formats import link
 from .models import ModelRegistry
 from .registration import REGISTER_ATTEMPTS, RETRY_BACKOFF, Registration, ServerEntry  # noqa: F401
+from .host_settings import HostSettings
 from .objects.base import NOT_HANDLED
 from .objects.server import DEFAULTS as SERVER_DEFAULTS
 from .store import Store, StoreError
@@ -38,6 +40,26 @@ log = logging.getLogger("emulator.lwm2m.agent")
 
 DIS, WAIT, ACTIVE, IDLE, DEREG = "DIS", "WAIT", "ACTIVE", "IDLE", "DEREG"
 LIST_LIMIT = 6
+
+
+@dataclass(frozen=True)
+class EnableParams:
+    """The parameters of ``AT#LWM2MENA=1,...`` (guide 3.1.2): ``pdp_id`` the data context (1..6),
+    ``mode`` 0 (no ACK) or 1 (ACK mode), ``guard_request_time`` / ``guard_release_time`` in seconds
+    (1..100; module clock): how early a periodic Update or notification rings ahead of time, and
+    how long the data context stays up after the last traffic. Iterates as the guide's tuple."""
+
+    pdp_id: int = 1
+    mode: int = 0
+    guard_request_time: int = 5
+    guard_release_time: int = 5
+
+    def __iter__(self):
+        return iter((self.pdp_id, self.mode, self.guard_request_time, self.guard_release_time))
+
+    @property
+    def ack_mode(self) -> bool:
+        return self.mode == 1
 SHUTDOWN_BUDGET = 2.0                 # real seconds a stopping emulator gives its Deregister
 
 
@@ -61,7 +83,7 @@ class Agent:
         self.clock = modem.clock
         self.enabled = False
         self.status = DIS
-        self.params = (1, 0, 5, 5)            # pdpId, mode, guardRequestTime, guardReleaseTime
+        self.params = EnableParams()
         self.after_disable = False            # #LWM2MGETSTAT: "DIS" (bare) right after a disable
         self.force_exited = False
         self.busy_until = -1.0
@@ -85,14 +107,15 @@ class Agent:
         self.bootstrapped: dict | None = None
         self.server: ServerEntry | None = None
         self.endpoint = ""
-        self.keys: dict[str, str] = {}
+        self.keys: dict[str, str] = {}       # #LWM2MINJKEYS as read at power-on (ep, identity, key)
+        self.host_settings = HostSettings(modem.nvm)
         self.model_errors: list[str] = []
         self.fota = None
         self.objects: dict[int, objects.LwM2MObject] = {}   # behaviour by object id (objects/)
         self.listeners: list = []            # fn(event) for every typed event (emulator/lwm2m/events.py)
         modem.events.subscribe("registration", self._on_network)
         modem.events.subscribe("power", self._on_power)
-        modem.pdp.users.append(lambda cid: self.enabled and self.params[0] == cid)   # held while enabled
+        modem.pdp.users.append(lambda cid: self.enabled and self.params.pdp_id == cid)   # held while enabled
 
     # ================================================================== power
     @property
@@ -105,16 +128,15 @@ class Agent:
         models); the modem then calls :meth:`fail`."""
         self.failure = None
         nvm = self.modem.nvm
-        pending = nvm.get("lwm2m_server_pending")
+        pending = self.host_settings.take_pending_server()
         if pending is not None:             # #LWM2MSTS takes effect at this boot
-            nvm.delete("lwm2m_server_pending")
             if pending == "factory":
                 nvm.delete("lwm2m_server")
             else:
                 nvm.set("lwm2m_server", pending)
             nvm.delete("lwm2m_bootstrapped")    # a new server: bootstrap again if it is a bootstrap server
         self.configured = self._server_entry()
-        self.keys = dict(nvm.get("lwm2m_keys") or {})
+        self.keys = {k: v for k, v in vars(self.host_settings.keys).items() if v is not None}
         boot = nvm.get("lwm2m_bootstrapped")
         if boot and server_uri_problem(str(boot.get("uri"))) is not None:
             log.warning("the bootstrapped server in NVM is not a usable URI (%s): bootstrapping again",
@@ -393,7 +415,7 @@ class Agent:
             raise AgentError("already enabled")
         if pdp not in self.modem.pdp.contexts:
             raise AgentError("context not defined")
-        self.params = (pdp, mode, greq, grel)
+        self.params = EnableParams(pdp, mode, greq, grel)
         self.enabled, self.after_disable = True, False
         self.status = ACTIVE if mode == 0 else WAIT
         self._start_busy()
@@ -426,17 +448,17 @@ class Agent:
     async def await_active(self, what: str) -> None:
         """A registration wants to send (``what``: "UPD" ...): in ACK mode outside the active window,
         ring and wait for the host's ACK first; then the window is (re)opened."""
-        if self.params[1] == 1 and self.status != ACTIVE:
+        if self.params.ack_mode and self.status != ACTIVE:
             await self._wait_ack(what)
             self._set_active()
 
     def guard_lead(self) -> float:
         """How early (seconds) a periodic Update starts: <guardRequestTime> in ACK mode, else 0."""
-        return float(self.params[2]) if self.params[1] == 1 else 0.0
+        return float(self.params.guard_request_time) if self.params.ack_mode else 0.0
 
     async def _bring_up_pdp(self) -> None:
         pdp = self.modem.pdp
-        cid = self.params[0]
+        cid = self.params.pdp_id
         self._activated_pdp = None
         while not self.modem.network.registered:
             fut = asyncio.get_running_loop().create_future()
@@ -482,7 +504,7 @@ class Agent:
         try:
             await self.clock.sleep(float(self.cfg.get("busy_window", 0.5)))
             await self._bring_up_pdp()
-            if self.params[1] == 1:
+            if self.params.ack_mode:
                 await self._wait_ack("REG")
                 self._set_active()
             if self.server.bootstrap:
@@ -498,7 +520,7 @@ class Agent:
                     record["more"] = servers[1:]
                 self.modem.nvm.set("lwm2m_bootstrapped", record)     # the next boot registers directly
                 self.bootstrapped = record
-                if self.params[1] == 1:
+                if self.params.ack_mode:
                     self.emit(ev.End())
             accounts = self.accounts()
             if not accounts:
@@ -581,7 +603,7 @@ class Agent:
             if storing and obs not in self._stored_notify:
                 self._stored_notify.append(obs)
             return
-        if self.params[1] == 1 and self.status != ACTIVE:
+        if self.params.ack_mode and self.status != ACTIVE:
             if obs not in self._pending_notify:
                 self._pending_notify.append(obs)
             if self.status == IDLE and (self._ring_task is None or self._ring_task.done()):
@@ -605,7 +627,7 @@ class Agent:
 
     def notify_lead(self) -> float:
         """How early a periodic (pmax) notification starts: <guardRequestTime> in ACK mode."""
-        return float(self.params[2]) if self.enabled and self.params[1] == 1 else 0.0
+        return float(self.params.guard_request_time) if self.enabled and self.params.ack_mode else 0.0
 
     def wants_con(self, path: tuple) -> bool:
         mode = self.cfg.get("notify_con", "listed")
@@ -630,10 +652,10 @@ class Agent:
         self._release_later()
 
     def _release_later(self) -> None:
-        if self.params[1] != 1:
+        if not self.params.ack_mode:
             return
         self._cancel_release()
-        self._release_timer = self.clock.call_later(float(self.params[3]), self._release)
+        self._release_timer = self.clock.call_later(float(self.params.guard_release_time), self._release)
 
     def _cancel_release(self) -> None:
         if self._release_timer:
@@ -648,12 +670,12 @@ class Agent:
 
     def server_activity(self) -> None:
         """A server request arrived: in ACK mode it keeps the active window open."""
-        if self.params[1] == 1 and self.status == ACTIVE and self._release_timer:
+        if self.params.ack_mode and self.status == ACTIVE and self._release_timer:
             self._release_later()
 
     # ------------------------------------------------------------------ disable / stop
     async def _disable(self, session: asyncio.Task | None) -> None:
-        if self.params[1] == 1 and self.status in (IDLE, WAIT) and self.registered:
+        if self.params.ack_mode and self.status in (IDLE, WAIT) and self.registered:
             if session and not session.done():
                 session.cancel()
             self._cancel_release()

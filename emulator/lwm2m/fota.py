@@ -17,7 +17,7 @@ result 0). Executing /5/0/2 in Downloaded starts the update: Updating, the host 
 new revision (NVM ``firmware_revision``, shown by ``AT+CGMR``, ``AT#CGMR`` and /3/0/3) with State 0 and
 Update Result 1.
 
-``AT#LWM2MFOTACFG`` (NVM ``lwm2m_fota_mode``) asks for the host's consent: in modes 1 and 3 the host
+``AT#LWM2MFOTACFG`` (kept by emulator/lwm2m/host_settings.py) asks for the host's consent: in modes 1 and 3 the host
 gets ``#LWM2MFOTARING: 0,"DOWNLOAD"`` before the download (or, for a pushed package, before the
 module takes it) and in modes 2 and 3 ``#LWM2MFOTARING: 0,"UPDATE"`` before the update is applied; the
 operation waits for ``AT#LWM2MFOTAACK=0,1``, or goes on by itself after one week of module time.
@@ -70,6 +70,7 @@ class FotaOwner(Protocol):
     cfg: dict
     client: Any
     fota: Any
+    host_settings: Any
 
     def emit(self, event: Any) -> None: ...
 
@@ -86,7 +87,6 @@ OID, IID = 5, 0
 R_PACKAGE, R_URI, R_UPDATE, R_STATE, R_RESULT, R_NAME, R_VERSION, R_PROTOCOLS, R_DELIVERY = 0, 1, 2, 3, 5, 6, 7, 8, 9
 
 NVM_KEY = "lwm2m_fota"
-MODE_KEY = "lwm2m_fota_mode"
 
 MAGIC = b"TELIT-EMU-FW 1"
 MAX_HEADER = 4096
@@ -318,8 +318,8 @@ class FirmwareUpdate:
     @property
     def mode(self) -> int:
         try:
-            return int(self.modem.nvm.get(MODE_KEY, 0) or 0)
-        except (TypeError, ValueError):
+            return int(self.agent.host_settings.fota_mode)
+        except (TypeError, ValueError, AttributeError):
             return 0
 
     @property

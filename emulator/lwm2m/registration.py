@@ -76,6 +76,7 @@ class Registration:
         self.tracker = NotifyTracker(lambda path, result: agent.notify_result(self.server.ssid, path, result))
         self.client: CoapClient | None = None
         self.registered = False
+        self.registering = False          # a Register is in flight (the server may already know us)
         self.task: asyncio.Task | None = None
         self._update_wanted: asyncio.Event | None = None
         self._update_links = False
@@ -147,7 +148,7 @@ class Registration:
         self.site.drop_observations()
         client, self.client = self.client, None
         was = self.registered
-        self.registered = False
+        self.registered = self.registering = False
         if client is not None:
             self.agent.close_client(client, deregister_within if was else None)
 
@@ -161,17 +162,21 @@ class Registration:
             if self.client is None:
                 self.client = self._new_client()
             lifetime, links, binding = self.lifetime(), self.agent.links(), self.binding()
+            # a new registration: the server forgot every observation, so do we; it may observe again
+            # as soon as it has answered, even before its 2.01 is processed here
+            self.site.drop_observations()
+            self.registering = True
             try:
                 await self.client.register(self.server.uri, self.agent.endpoint, lifetime, links, binding=binding)
             except ClientError as exc:
+                self.registering = False
                 log.info("registration attempt %d with %s failed: %s", attempt + 1, self.server.uri, exc)
                 self.agent.emit(ev.RegisterFailed(self.server.ssid, self.server.uri, attempt + 1))
                 if attempt + 1 < REGISTER_ATTEMPTS:
                     await self.agent.clock.sleep(RETRY_BACKOFF[min(attempt, len(RETRY_BACKOFF) - 1)])
                 continue
-            self.registered = True
+            self.registered, self.registering = True, False
             self._sent = (links, lifetime, binding)
-            self.site.drop_observations()
             self.agent.emit(ev.Registered(self.server.ssid, self.server.uri))
             return True
         return False

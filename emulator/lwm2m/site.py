@@ -115,7 +115,10 @@ class Site(ObservableResource):
 
     @property
     def registered(self) -> bool:
-        return bool(self.registration is not None and self.registration.registered)
+        """The server knows this client: registered, or its Register is in flight (the server may
+        observe as soon as it answered, before the answer is processed here)."""
+        reg = self.registration
+        return bool(reg is not None and (reg.registered or reg.registering))
 
     @property
     def store(self):

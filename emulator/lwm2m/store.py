@@ -12,6 +12,9 @@ from typing import Any, Callable
 
 from .models import ModelRegistry, ObjectModel, ResourceModel
 
+#: the store's NVM record: host instances and host-/server-set values ("Auto" settings)
+NVM_KEY = "lwm2m_store"
+
 log = logging.getLogger("emulator.lwm2m.store")
 
 DEFAULTS = {"string": "", "integer": 0, "float": 0.0, "boolean": False, "opaque": b"",
@@ -266,7 +269,7 @@ class Store:
         if self.nvm is None:
             return
         # records of objects whose model is not loaded at this boot (a custom XML removed for now) stay
-        old = self.nvm.get("lwm2m_store") or {}
+        old = self.nvm.get(NVM_KEY) or {}
         loaded = self.objects.keys()          # the objects modelled at this boot
         doc = {"instances": sorted([[oid, iid] for oid, iid in self.user_instances]
                                    + [e for e in old.get("instances", []) if e[0] not in loaded]),
@@ -278,7 +281,7 @@ class Store:
                 if records is None:         # changed since the last save: encode this instance again
                     records = self._records[(oid, iid)] = self._instance_records(oid, iid, inst, resources)
                 doc["values"].extend(records)
-        self.nvm.set("lwm2m_store", doc)
+        self.nvm.set(NVM_KEY, doc)
 
     def _instance_records(self, oid: int, iid: int, inst: dict, resources: dict) -> list:
         host_owned = (oid, iid) in self.user_instances
@@ -324,10 +327,14 @@ class Store:
         """The resources whose value the host set (#LWM2MSET/#LWM2MW): kept in NVM."""
         return set(self._host_written)
 
+    def forget_saved(self) -> None:
+        """Factory reset of the LwM2M data (/3/0/5): what :meth:`load_saved` would restore is dropped."""
+        self.nvm.delete(NVM_KEY)
+
     def load_saved(self) -> None:
         if self.nvm is None:
             return
-        doc = self.nvm.get("lwm2m_store") or {}
+        doc = self.nvm.get(NVM_KEY) or {}
         for oid, iid in doc.get("instances", []):
             if oid in self.models and iid not in self.objects.get(oid, {}):
                 try:

@@ -24,5 +24,5 @@ class ConnectivityMonitoring(LwM2MObject):
 
     def ip_address(self) -> str:
         """The address of the agent's data context (#LWM2MENA <pdpId>), "" when it is not active."""
-        ctx = self.agent.modem.pdp.contexts.get(self.agent.params[0])
+        ctx = self.agent.modem.pdp.contexts.get(self.agent.params.pdp_id)
         return ctx.address if ctx and ctx.active else ""

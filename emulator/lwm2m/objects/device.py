@@ -88,7 +88,7 @@ class Device(LwM2MObject):
             agent.reboot_and_resume()
         elif rid == 5:
             agent.emit(ev.Info("GEN", "DEVICE REBOOT"))
-            agent.modem.nvm.delete("lwm2m_store")
+            agent.store.forget_saved()
             agent.reboot_and_resume()
         elif rid == 12:
             agent.store.set(3, 0, 11, {0: 0}, source="module")
