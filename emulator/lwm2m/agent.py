@@ -74,7 +74,17 @@ class Agent:
     """The module's LwM2M client (guide 3.1), owned by its :class:`Modem` (``modem.agent``), which
     calls :meth:`power_on` / :meth:`power_off` at power on/off and reboot. ``factory_server`` is the
     server of a factory-fresh module as ``"URI|B"`` (B = 1: a bootstrap server), else the profile's.
-    ``failure`` is the cause when the agent could not start at power-on (see :meth:`fail`)."""
+    ``failure`` is the cause when the agent could not start at power-on (see :meth:`fail`).
+
+    State: ``status`` one of DIS / WAIT / ACTIVE / IDLE / DEREG (guide 3.1.1, #LWM2MSTAT), ``enabled``,
+    ``params`` (:class:`EnableParams` of #LWM2MENA; times in seconds of the modem clock),
+    ``registrations`` (one :class:`~.registration.Registration` per DM server account, account
+    order), ``bootstrap`` (the :class:`~.bootstrap.Bootstrap` under way), ``store``, ``objects``
+    (behaviour by object id), ``monitor`` (#LWM2MMON object ids, at most LIST_LIMIT), ``nfy_uris``
+    ((object, instance, resource) of #LWM2MNFYACKURI, at most LIST_LIMIT), ``host_settings`` (what
+    the host keeps in NVM). Host calls (:meth:`enable`, :meth:`disable`, :meth:`ack`,
+    :meth:`host_set`) raise :class:`AgentError` / :class:`ValueRefused`; everything the host sees
+    leaves as typed events (:meth:`emit`, emulator/lwm2m/events.py)."""
 
     def __init__(self, modem: "ModemOwner", *, factory_server: str | None = None):
         self.modem = modem
@@ -411,6 +421,9 @@ class Agent:
         self.busy_until = self.clock.now() + float(self.cfg.get("busy_window", 0.5))
 
     def enable(self, pdp: int, mode: int, greq: int, grel: int) -> None:
+        """#LWM2MENA=1 (guide 3.1.2): start the session in the background (busy window, data context,
+        ACK-mode "REG" ring, bootstrap, registrations). Raises AgentError when already enabled, after a
+        FORCE_EXIT (until a reboot) or when context ``pdp`` is not defined."""
         if self.enabled or self.force_exited:
             raise AgentError("already enabled")
         if pdp not in self.modem.pdp.contexts:
@@ -422,12 +435,15 @@ class Agent:
         self._task = asyncio.ensure_future(self._session())
 
     def disable(self) -> None:
+        """#LWM2MENA=0: ring "DRG" in ACK mode outside the active window, De-register from every server
+        in account order, then CLIENT_DISABLED after the busy window. Nothing when not enabled."""
         if not self.enabled or (self._disable_task and not self._disable_task.done()):
             return
         self._start_busy()
         self._disable_task = asyncio.ensure_future(self._disable(self._task))
 
     def ack(self) -> None:
+        """#LWM2MACK (guide 3.1.3): answer the pending ring. Raises AgentError when none waits."""
         if self.status != WAIT or self._ack is None or self._ack.done():
             raise AgentError("nothing to acknowledge")
         self._ack.set_result(None)

@@ -57,6 +57,19 @@ def from_json(type_: str, value: Any) -> Any:
 
 
 class Store:
+    """The object instances of one agent and their typed values (LwM2M 1.0.2 6.1 data model).
+
+    Shapes: ``objects[oid][iid][rid]`` is a value (``str``, ``int``, ``float``, ``bool``, ``bytes``,
+    ``(oid, iid)`` for objlnk; time in Unix seconds) or, for a multiple resource, ``{riid: value}``.
+    ``live[(oid, iid, rid)]`` computes a module-owned value at each read. Paths are ints 0..65535.
+    Errors: :class:`StoreError` with ``kind`` "object" / "instance" / "resource" / "rinstance"
+    (missing), "type" (a value of the wrong type or shape), "exists", "full" (MAX_INSTANCES_PER_OBJECT
+    / MAX_INSTANCES reached), "method". Changes go to :meth:`on_change` listeners as ``(path, source)``
+    (path of 4 ids, source "host" / "server" / "module") and instance creation / deletion to
+    :meth:`on_structure` listeners as ``((oid, iid), "created" | "deleted")``. What the host set
+    ("Auto" settings, guide 3.1.9 / 3.1.10) is kept in NVM under :data:`NVM_KEY`.
+    """
+
     def __init__(self, models: ModelRegistry, nvm=None):
         self.models = models
         self.nvm = nvm
