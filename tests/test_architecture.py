@@ -196,3 +196,11 @@ def test_each_lwm2m_nvm_key_has_one_owner_module():
                 owners.setdefault(node.value, set()).add(module_name(path))
     assert {k: sorted(v) for k, v in owners.items() if len(v) > 1} == {}
     assert "lwm2m_keys" in owners and "lwm2m_fota_mode" in owners
+
+
+def test_every_package_is_shipped_in_the_wheel():
+    """A new package (e.g. lwm2m/objects) must be listed in pyproject.toml or the wheel breaks."""
+    import tomllib
+    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    packages = {module_name(p) for p in PKG.rglob("__init__.py")}
+    assert packages - listed == set()
