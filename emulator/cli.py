@@ -13,13 +13,8 @@ from pathlib import Path
 from .clock import RealClock
 from .modem.core import Modem
 from .modem.profile import Profile, ProfileError
-from .modem.nvm import secure_dir
+from .modem.nvm import default_state_dir, secure_dir
 from .port import PtyPort
-
-
-def default_state_dir() -> Path:
-    base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
-    return Path(base) / "telit-emu" / "default"
 
 
 def _server_uri(text: str) -> str:

@@ -221,7 +221,7 @@ def main(argv: list[str]) -> int:
     if args.control is not None:
         path = args.control
     else:
-        from .cli import default_state_dir
+        from .modem.nvm import default_state_dir
         path = default_path(args.state_dir or default_state_dir())
     req: dict[str, Any] = {"verb": args.verb}
     if args.verb == "at":

@@ -27,7 +27,7 @@ from .parser import EXEC, SET, TEST, Command, ParseError, Parser, strip_spaces
 from .registry import Registry, Spec
 
 if TYPE_CHECKING:
-    from ..modem.core import Modem
+    from ..modem.owner import ModemOwner
 
 log = logging.getLogger("emulator.at")
 
@@ -93,7 +93,7 @@ class Context:
 
 
 class Engine:
-    def __init__(self, modem: "Modem", registry: Registry, parser: Parser, *, clean_output: bool = False):
+    def __init__(self, modem: "ModemOwner", registry: Registry, parser: Parser, *, clean_output: bool = False):
         self.modem = modem
         self.registry = registry
         self.clean_output = clean_output

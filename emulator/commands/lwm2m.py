@@ -10,18 +10,73 @@ the guide's parameter tables (audited command by command: <agentInstance>/<agent
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 from ..at.errors import MEMORY_FULL, OPERATION_NOT_ALLOWED, OPERATION_NOT_SUPPORTED, AtError
 from ..at.parser import TEST
 from ..at.registry import Family, Int, Raw, Str
-from ..lwm2m.agent import DIS, LIST_LIMIT, Agent, AgentError
+from ..lwm2m import events as ev
+from ..lwm2m import objects
+from ..lwm2m.host_settings import EndpointKeys
+from ..lwm2m.agent import DIS, LIST_LIMIT, Agent, AgentError, ValueRefused
 from ..lwm2m.coap import server_uri_problem
 from ..lwm2m.store import StoreError
 
 family = Family()
 
+
+# ---------------------------------------------------------------------------- events -> URC text
+def tlt_text(agent: Agent, event: ev.Event) -> str | None:
+    """The ``LWM2M-TLT`` URC of a life-cycle event (guide 3.1.3), or None when the profile turns these
+    URCs off (``lwm2m.tlt_urcs = false``; FORCE_EXIT is always shown). ``lwm2m.tlt_guide_format``
+    gives the guide's ``#LWM2M-TLT: "<event>",<ssid>,"<uri>"`` instead of the firmware's
+    ``LWM2M-TLT:"<event>",SSID=<ssid>,"<uri>"``."""
+    name = TLT_NAMES[type(event)]
+    if not (agent.cfg.get("tlt_urcs", True) or isinstance(event, ev.ForceExit)):
+        return None
+    guide = agent.cfg.get("tlt_guide_format", False)
+    if isinstance(event, ev.ServerEvent):
+        tail = f',{event.ssid},"{event.uri}"' if guide else f',SSID={event.ssid},"{event.uri}"'
+    else:
+        tail = ""
+    return f'#LWM2M-TLT: "{name}"{tail}' if guide else f'LWM2M-TLT:"{name}"{tail}'
+
+
+TLT_NAMES = {ev.Registering: "REGISTERING", ev.Registered: "REGISTERED", ev.Deregistered: "DEREGISTERED",
+             ev.Suspended: "SUSPENDED", ev.Bootstrapping: "BOOTSTRAPPING", ev.BootstrapDone: "BOOTSTRAPPED",
+             ev.ForceExit: "FORCE_EXIT", ev.ClientDisabled: "CLIENT_DISABLED"}
+
+
+def urc_text(agent: Agent, event: ev.Event) -> str | None:
+    """The module's URC for an agent event, or None for events the host does not see."""
+    if type(event) in TLT_NAMES:
+        return tlt_text(agent, event)
+    if isinstance(event, ev.Ring):
+        return f'#LWM2MRING: "{event.what}"'
+    if isinstance(event, ev.End):
+        return "#LWM2MEND: 0"
+    if isinstance(event, ev.NotifyAck):
+        o, i, r = event.path
+        return f'#LWM2MNFYACK: 0,{event.ssid},"/{o}/{i}/{r}","{event.result}"'
+    if isinstance(event, ev.MonitorUpdate):
+        return '#LWM2MMON: UPD,"/{}/{}/{}/{}"'.format(*event.path)
+    if isinstance(event, ev.Info):
+        return f'#LWM2MINFO: "{event.category}","{event.text}"'
+    if isinstance(event, ev.FotaRing):
+        return f'#LWM2MFOTARING: 0,"{event.what}"'
+    return None
+
+
+@family.on_attach
+def _agent_urcs(modem):
+    """The agent's typed events become the module's URCs."""
+    def on_event(lwm2m: ev.Event | None = None, **_):
+        text = urc_text(modem.agent, lwm2m) if lwm2m is not None else None
+        if text is not None:
+            modem.urc(text)
+    modem.events.subscribe("lwm2m", on_event)
+
 ID = (0, 65535)
-NOT_FOR_HOST = (0, 1, 2, 5)          # objects #LWM2MR/W/E may not touch
 TYPE_NAMES = {0: "integer", 1: "float", 2: "string", 3: "opaque"}
 
 
@@ -135,7 +190,7 @@ def _(ctx, en, pdp, mode, greq, grel):
     agent = agent_of(ctx, failed_ok=True)
     if agent.failure is not None:       # the service failed at power-on: it disables itself again
         if en:
-            agent.clock.call_later(0, lambda: agent.tlt("CLIENT_DISABLED", with_server=False))
+            agent.clock.call_later(0, lambda: agent.emit(ev.ClientDisabled()))
         return
     try:
         if en:
@@ -196,7 +251,7 @@ def _(ctx):
 
 # ---------------------------------------------------------------------------- #LWM2MR / #LWM2MW / #LWM2ME
 def _host_path(agent, oid, iid, rid, riid, need: str):
-    if oid in NOT_FOR_HOST:
+    if not objects.host_may(oid):             # the object's rule (emulator/lwm2m/objects/)
         raise AtError(OPERATION_NOT_ALLOWED)
     store = agent.store
     try:
@@ -207,6 +262,13 @@ def _host_path(agent, oid, iid, rid, riid, need: str):
     if need == "R" and not rm.readable or need == "W" and not rm.writable or need == "E" and not rm.executable:
         raise AtError(OPERATION_NOT_ALLOWED)
     return rm
+
+
+def _host_set(agent: Agent, path: tuple, value) -> None:
+    try:
+        agent.host_set(path, value)
+    except ValueRefused:
+        raise AtError(OPERATION_NOT_SUPPORTED) from None
 
 
 _URI = (Int("agentInstance", (0, 4), default=0), Int("objectID", ID, optional=False),
@@ -242,7 +304,7 @@ def _(ctx, agent_id, oid, iid, rid, riid, value):
     rm = _host_path(agent, oid, iid, rid, riid, "W")
     if not rm.multiple and riid != 0:
         raise AtError(OPERATION_NOT_ALLOWED)
-    agent.host_set((oid, iid, rid, riid), parse_value(rm.type, value))
+    _host_set(agent, (oid, iid, rid, riid), parse_value(rm.type, value))
 
 
 wr.read(_ok)
@@ -270,9 +332,8 @@ sts = _cmd("#LWM2MSTS", Int("agentInstance", (0, 2), default=0), Int("serverURI"
 @sts.set
 def _(ctx, agent_id, server, uri, is_bs):
     agent = agent_of(ctx)
-    nvm = ctx.modem.nvm
     if server is None:
-        nvm.set("lwm2m_server_pending", "factory")
+        agent.host_settings.set_pending_server("factory")
         return
     if server == 0:
         raise AtError(OPERATION_NOT_ALLOWED)
@@ -285,7 +346,7 @@ def _(ctx, agent_id, server, uri, is_bs):
         if str(server) not in table:
             raise AtError(OPERATION_NOT_SUPPORTED)
         entry = list(table[str(server)])
-    nvm.set("lwm2m_server_pending", entry)
+    agent.host_settings.set_pending_server(entry)
 
 
 sts.read(_ok)
@@ -329,7 +390,7 @@ def _(ctx, t, oid, iid, rid, riid, value):
             v = bool(v)
     else:
         v = parse_value(TYPE_NAMES[t], value)
-    agent.host_set((oid, iid, rid, riid if rm.multiple else None), v)
+    _host_set(agent, (oid, iid, rid, riid if rm.multiple else None), v)
 
 
 lset.read(_ok)
@@ -371,15 +432,15 @@ newinst.read(_ok)
 
 # ---------------------------------------------------------------------------- FOTA
 fotacfg = _cmd("#LWM2MFOTACFG", Int("agentInstance", (0, 4), default=0), Int("mode", (0, 3), default=0),
-               needs_sim=True, keeps=lambda ctx: (None, ctx.modem.nvm.get("lwm2m_fota_mode")))
+               needs_sim=True, keeps=lambda ctx: (None, ctx.modem.agent.host_settings.fota_mode_set))
 
 
 @fotacfg.set
 def _(ctx, agent_id, mode):
-    agent_of(ctx)
+    agent = agent_of(ctx)
     if agent_id != 0:
         raise AtError(OPERATION_NOT_SUPPORTED)
-    ctx.modem.nvm.set("lwm2m_fota_mode", mode)
+    agent.host_settings.set_fota_mode(mode)
 
 
 fotacfg.read(_ok)
@@ -407,28 +468,26 @@ injkeys = _cmd("#LWM2MINJKEYS", Int("agentInstance", (0, 4), default=0), Int("mo
 
 @injkeys.set
 def _(ctx, agent_id, mode, ep, identity, key):
-    agent_of(ctx)
+    agent = agent_of(ctx)
     if agent_id != 0:
         raise AtError(OPERATION_NOT_SUPPORTED)
-    nvm = ctx.modem.nvm
-    keys = dict(nvm.get("lwm2m_keys") or {})
+    keys = agent.host_settings.keys
     if mode == 0:
-        keys = {}
+        keys = EndpointKeys()
     elif mode == 1:
         if (identity is None) != (key is None):
             raise AtError(OPERATION_NOT_SUPPORTED)
         if ep is None and identity is None:
             raise AtError(OPERATION_NOT_SUPPORTED)
         if ep is not None:
-            keys["ep"] = ep
+            keys = replace(keys, ep=ep)
         if identity is not None:
-            keys["identity"], keys["key"] = identity, key
+            keys = replace(keys, identity=identity, key=key)
     elif mode == 2:
-        keys.pop("ep", None)
+        keys = replace(keys, ep=None)
     else:
-        keys.pop("identity", None)
-        keys.pop("key", None)
-    nvm.set("lwm2m_keys", keys)
+        keys = replace(keys, identity=None, key=None)
+    agent.host_settings.save_keys(keys)
 
 
 injkeys.read(_ok)

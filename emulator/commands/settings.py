@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ..at.registry import Family, Int, Str
+from ..modem.settings import WS46_FACTORY, held
 
 family = Family()
 
@@ -10,7 +11,7 @@ family = Family()
 SETTINGS = {
     "#SELINT": ((Int("interface", (0, 2), optional=False),), (2,)),
     "+WS46": ((Int("n", [(12, 12), (22, 22), (25, 25), (28, 31)], optional=False),), (28,)),
-    "#WS46": ((Int("mode", (0, 2), optional=False),), (0,)),     # 0 Cat-M1, 1 NB-IoT, 2 both
+    "#WS46": ((Int("mode", (0, 2), optional=False),), WS46_FACTORY),     # 0 Cat-M1, 1 NB-IoT, 2 both
     "#QSS": ((Int("mode", (0, 2), optional=False),), (0,)),
     "#SIMDET": ((Int("mode", (0, 2), optional=False),), (2,)),
     "+CSCS": ((Str("chset", optional=False, choices=("GSM", "IRA", "8859-1", "PCCP437", "UCS2")),), ("IRA",)),
@@ -28,12 +29,7 @@ SETTINGS = {
 
 def current(modem, name: str) -> list:
     """The values a setting command holds now (its factory values until the host set it)."""
-    factory = SETTINGS[name][1]
-    stored = modem.nvm.get(f"setting:{name}")
-    if not isinstance(stored, list) or len(stored) != len(factory) \
-            or any(type(v) is not type(f) for v, f in zip(stored, factory)):
-        return list(factory)            # never set, or a stored value of another shape
-    return list(stored)
+    return held(modem.nvm, name, SETTINGS[name][1])
 
 
 def _declare(name: str, args, factory):

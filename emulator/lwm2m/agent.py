@@ -1,6 +1,16 @@
-"""The Telit LwM2M agent: the DIS / WAIT / ACTIVE / IDLE / DEREG state machine of the guide, with ACK
-mode and guard times on the modem clock, the host-side lists, and the registration life cycle it
-drives through the CoAP client. Everything host-visible leaves as a URC through the modem."""
+"""The Telit LwM2M agent: the DIS / WAIT / ACTIVE / IDLE / DEREG state machine of the guide (3.1.3),
+with ACK mode and guard times on the modem clock and the host-side lists. It runs a bootstrap engine
+(bootstrap.py) when its server is a bootstrap server, then one registration (registration.py) per DM
+server account the store holds. Everything host-visible leaves as a typed event (events.py), which
+the AT layer turns into URC text.
+
+Several servers: on enable every account is announced (``REGISTERING``) in account order (Security
+instance order) and registers at once; ``REGISTERED`` comes as each server answers. In ACK mode one
+``#LWM2MRING`` covers every server of a phase: one "REG" before all Registers, one "UPD" for the
+Updates due while the context is released (an Update that comes due while a ring waits for its
+``#LWM2MACK`` shares it), one "DRG" before the De-registers. On disable the De-registers go in account
+order (``DEREGISTERED`` each), then ``CLIENT_DISABLED``. A server that fails its registration retries
+is left out; ``FORCE_EXIT`` comes only when no server is left registered or registering."""
 from __future__ import annotations
 
 import asyncio
@@ -8,81 +18,98 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from . import events as ev
 from . import formats as fmt
+from . import objects
+from .bootstrap import Bootstrap
+from .errors import AgentError, ValueRefused  # noqa: F401  (re-exported)
 from .client import EXCHANGE_TIMEOUT, ClientError, CoapClient, default_port
 from .coap import server_uri_problem
 from .formats import link
 from .models import ModelRegistry
-from .site import Site
+from .registration import REGISTER_ATTEMPTS, RETRY_BACKOFF, Registration, ServerEntry  # noqa: F401
+from .host_settings import HostSettings
+from .objects.base import NOT_HANDLED
+from .objects.server import DEFAULTS as SERVER_DEFAULTS
 from .store import Store, StoreError
 
 if TYPE_CHECKING:
-    from ..modem.core import Modem
+    from ..modem.owner import ModemOwner
 
 log = logging.getLogger("emulator.lwm2m.agent")
 
 DIS, WAIT, ACTIVE, IDLE, DEREG = "DIS", "WAIT", "ACTIVE", "IDLE", "DEREG"
 LIST_LIMIT = 6
-REGISTER_ATTEMPTS = 3
-RETRY_BACKOFF = (30.0, 60.0)          # seconds between registration / bootstrap attempts
-SHUTDOWN_BUDGET = 2.0                 # real seconds a stopping emulator gives its Deregister
-BOOTSTRAP_FINISH_TIMEOUT = 120.0
 
 
-@dataclass
-class ServerEntry:
-    uri: str
-    bootstrap: bool
-    ssid: int
+@dataclass(frozen=True)
+class EnableParams:
+    """The parameters of ``AT#LWM2MENA=1,...`` (guide 3.1.2): ``pdp_id`` the data context (1..6),
+    ``mode`` 0 (no ACK) or 1 (ACK mode), ``guard_request_time`` / ``guard_release_time`` in seconds
+    (1..100; module clock): how early a periodic Update or notification rings ahead of time, and
+    how long the data context stays up after the last traffic. Iterates as the guide's tuple."""
+
+    pdp_id: int = 1
+    mode: int = 0
+    guard_request_time: int = 5
+    guard_release_time: int = 5
+
+    def __iter__(self):
+        return iter((self.pdp_id, self.mode, self.guard_request_time, self.guard_release_time))
 
     @property
-    def secure(self) -> bool:
-        return self.uri.startswith("coaps://")
+    def ack_mode(self) -> bool:
+        return self.mode == 1
+SHUTDOWN_BUDGET = 2.0                 # real seconds a stopping emulator gives its Deregister
 
 
-class AgentError(Exception):
-    pass
+def _code(name: str):
+    from aiocoap import numbers
+    return getattr(numbers.codes.Code, name)
+
+
 
 
 class Agent:
     """The module's LwM2M client (guide 3.1), owned by its :class:`Modem` (``modem.agent``), which
     calls :meth:`power_on` / :meth:`power_off` at power on/off and reboot. ``factory_server`` is the
     server of a factory-fresh module as ``"URI|B"`` (B = 1: a bootstrap server), else the profile's.
-    ``failure`` is the cause when the agent could not start at power-on (see :meth:`fail`)."""
+    ``failure`` is the cause when the agent could not start at power-on (see :meth:`fail`).
 
-    def __init__(self, modem: "Modem", *, factory_server: str | None = None):
+    State: ``status`` one of DIS / WAIT / ACTIVE / IDLE / DEREG (guide 3.1.1, #LWM2MSTAT), ``enabled``,
+    ``params`` (:class:`EnableParams` of #LWM2MENA; times in seconds of the modem clock),
+    ``registrations`` (one :class:`~.registration.Registration` per DM server account, account
+    order), ``bootstrap`` (the :class:`~.bootstrap.Bootstrap` under way), ``store``, ``objects``
+    (behaviour by object id), ``monitor`` (#LWM2MMON object ids, at most LIST_LIMIT), ``nfy_uris``
+    ((object, instance, resource) of #LWM2MNFYACKURI, at most LIST_LIMIT), ``host_settings`` (what
+    the host keeps in NVM). Host calls (:meth:`enable`, :meth:`disable`, :meth:`ack`,
+    :meth:`host_set`) raise :class:`AgentError` / :class:`ValueRefused`; everything the host sees
+    leaves as typed events (:meth:`emit`, emulator/lwm2m/events.py)."""
+
+    def __init__(self, modem: "ModemOwner", *, factory_server: str | None = None):
         self.modem = modem
         self.factory_server = factory_server
         self.failure: str | None = None
         self.clock = modem.clock
         self.enabled = False
         self.status = DIS
-        self.params = (1, 0, 5, 5)            # pdpId, mode, guardRequestTime, guardReleaseTime
+        self.params = EnableParams()
         self.after_disable = False            # #LWM2MGETSTAT: "DIS" (bare) right after a disable
         self.force_exited = False
         self.busy_until = -1.0
         self.monitor: list[int] = []
         self.nfy_uris: list[tuple[int, int, int]] = []
         self.nfy_enabled = False
-        self.registered = False
         self.models: ModelRegistry | None = None
         self.store: Store | None = None
-        self.site = Site(self)
-        self.client: CoapClient | None = None
+        self.registrations: list[Registration] = []     # one per DM server account, account order
+        self.bootstrap: Bootstrap | None = None          # while a bootstrap runs
         self._task: asyncio.Task | None = None
         self._ack: asyncio.Future | None = None
-        self._update_wanted: asyncio.Event | None = None
-        self._update_links = False
         self._release_timer = None
         self._activated_pdp: int | None = None
-        self._bs_finished: asyncio.Future | None = None
         self._ring_task: asyncio.Task | None = None
         self._disable_task: asyncio.Task | None = None
-        # what the server was last told (Register or Update): a change made while a request is in
-        # flight is compared against it once the request completes, and sent in an Update then
-        self._sent_lifetime: int | None = None
-        self._sent_binding: str | None = None
-        self._sent_links: str | None = None
         self._closing: set[asyncio.Task] = set()
         self._pending_notify: list = []
         self._stored_notify: list = []
@@ -90,12 +117,15 @@ class Agent:
         self.bootstrapped: dict | None = None
         self.server: ServerEntry | None = None
         self.endpoint = ""
-        self.keys: dict[str, str] = {}
+        self.keys: dict[str, str] = {}       # #LWM2MINJKEYS as read at power-on (ep, identity, key)
+        self.host_settings = HostSettings(modem.nvm)
         self.model_errors: list[str] = []
         self.fota = None
+        self.objects: dict[int, objects.LwM2MObject] = {}   # behaviour by object id (objects/)
+        self.listeners: list = []            # fn(event) for every typed event (emulator/lwm2m/events.py)
         modem.events.subscribe("registration", self._on_network)
         modem.events.subscribe("power", self._on_power)
-        modem.pdp.users.append(lambda cid: self.enabled and self.params[0] == cid)   # held while enabled
+        modem.pdp.users.append(lambda cid: self.enabled and self.params.pdp_id == cid)   # held while enabled
 
     # ================================================================== power
     @property
@@ -108,36 +138,36 @@ class Agent:
         models); the modem then calls :meth:`fail`."""
         self.failure = None
         nvm = self.modem.nvm
-        pending = nvm.get("lwm2m_server_pending")
+        pending = self.host_settings.take_pending_server()
         if pending is not None:             # #LWM2MSTS takes effect at this boot
-            nvm.delete("lwm2m_server_pending")
             if pending == "factory":
                 nvm.delete("lwm2m_server")
             else:
                 nvm.set("lwm2m_server", pending)
             nvm.delete("lwm2m_bootstrapped")    # a new server: bootstrap again if it is a bootstrap server
         self.configured = self._server_entry()
-        self.keys = dict(nvm.get("lwm2m_keys") or {})
+        self.keys = {k: v for k, v in vars(self.host_settings.keys).items() if v is not None}
         boot = nvm.get("lwm2m_bootstrapped")
         if boot and server_uri_problem(str(boot.get("uri"))) is not None:
             log.warning("the bootstrapped server in NVM is not a usable URI (%s): bootstrapping again",
                         server_uri_problem(str(boot.get("uri"))))
             boot = None
         if self.configured.bootstrap and boot and boot.get("bs") == self.configured.uri:
-            self.server = ServerEntry(default_port(boot["uri"]), False, int(boot["ssid"]))
             self.bootstrapped = boot
+            self.server = self._bootstrapped_servers()[0]
         else:
             self.server = self.configured
             self.bootstrapped = None
         self.endpoint = self.keys.get("ep") or self.cfg.get("endpoint") or self.modem.profile["identity"]["imei"]
         self.models = ModelRegistry.for_modem([self.modem.fs.xml_dir()])
         self.model_errors = list(self.models.errors)
+        self.objects = objects.for_agent(self)
         self.store = self._build_store()
         self.fota = self._make_fota()
         self.enabled, self.status, self.after_disable = False, DIS, False
         self.force_exited = False
         self.monitor, self.nfy_uris, self.nfy_enabled = [], [], False
-        self.registered = False
+        self.registrations, self.bootstrap = [], None
         self._pending_notify: list = []
         self._stored_notify: list = []
         resume = nvm.get("lwm2m_resume")
@@ -152,6 +182,53 @@ class Agent:
         self.failure = cause
         self.models = self.store = self.fota = None
         self.model_errors = []
+
+    def _bootstrapped_servers(self) -> list[dict]:
+        """The DM server records of the last bootstrap (NVM): the first at the record's top level,
+        further ones under ``"more"``; unusable ones are left out."""
+        boot = self.bootstrapped or {}
+        records = [boot] + [r for r in boot.get("more", []) if isinstance(r, dict)]
+        out = []
+        for rec in records:
+            try:
+                uri = default_port(str(rec["uri"]))
+                out.append(ServerEntry(uri, False, int(rec["ssid"])))
+            except Exception:
+                continue
+        return out
+
+    # ------------------------------------------------------------------ compatibility views
+    @property
+    def registered(self) -> bool:
+        """Registered with at least one server."""
+        return any(r.registered for r in self.registrations)
+
+    @property
+    def client(self) -> CoapClient | None:
+        """The CoAP client of the first registration (or of the bootstrap under way): the one a FOTA
+        pull uses."""
+        for r in self.registrations:
+            if r.client is not None:
+                return r.client
+        return self.bootstrap.client if self.bootstrap is not None else None
+
+    @property
+    def site(self):
+        """The site of the first registration (or of the bootstrap under way), None when neither."""
+        if self.registrations:
+            return self.registrations[0].site
+        return self.bootstrap.site if self.bootstrap is not None else None
+
+    def sites(self) -> list:
+        """Every server-facing site now: the bootstrap's and each registration's."""
+        out = [r.site for r in self.registrations]
+        if self.bootstrap is not None:
+            out.insert(0, self.bootstrap.site)
+        return out
+
+    def _drop_observations(self) -> None:
+        for site in self.sites():
+            site.drop_observations()
 
     def _on_network(self, stat) -> None:
         """Coverage back while registered: refresh the registration, send what was stored."""
@@ -173,15 +250,24 @@ class Agent:
                 task.cancel()
         self._task = self._disable_task = self._ring_task = self._ack = None
         self._cancel_release()
-        self.site.drop_observations()
-        self.site.bootstrapping = False
         self._activated_pdp = None              # the modem drops every context itself
         self.after_disable = False
         self._pending_notify, self._stored_notify = [], []
-        if self.client:
-            client, self.client = self.client, None
-            self._close_later(client)
-        self.enabled, self.status, self.registered = False, DIS, False
+        self._close_all()
+        self.enabled, self.status = False, DIS
+
+    def _close_all(self, deregister_within: float | None = None) -> None:
+        for reg in self.registrations:
+            reg.close(deregister_within)
+        self.registrations = []
+        if self.bootstrap is not None:
+            self.bootstrap.close()
+            self.bootstrap = None
+
+    def close_client(self, client: CoapClient, deregister_within: float | None = None) -> None:
+        """Close ``client`` in the background (after a De-register bounded by ``deregister_within`` real
+        seconds, when given); :meth:`closed` waits for it."""
+        self._close_later(client, deregister_within)
 
     def _close_later(self, client: CoapClient, deregister_within: float | None = None) -> None:
         """Close ``client`` in the background (after a Deregister bounded by ``deregister_within``
@@ -207,12 +293,8 @@ class Agent:
         """The module is being switched off for good (the emulator stops): a registered agent sends
         its Deregister (at most ``budget`` real seconds), then everything stops as at power off.
         Await :meth:`closed` for the end of that exchange."""
-        if self.registered and self.client is not None:
-            client, self.client = self.client, None
-            self.power_off()
-            self._close_later(client, deregister_within=budget)
-        else:
-            self.power_off()
+        self._close_all(deregister_within=budget)
+        self.power_off()
 
     async def closed(self) -> None:
         """Wait until the CoAP clients closed by :meth:`power_off` / :meth:`shutdown` are closed."""
@@ -231,9 +313,9 @@ class Agent:
         if stored:
             try:
                 uri, bs = stored
-                candidates.append(("#LWM2MSTS entry in NVM", str(uri), bool(bs)))
+                candidates.append(("the server entry the host set (NVM)", str(uri), bool(bs)))
             except (TypeError, ValueError):
-                log.warning("the #LWM2MSTS entry in NVM has the wrong shape: ignored")
+                log.warning("the server entry the host set (NVM) has the wrong shape: ignored")
         factory = self.factory_server
         if factory:
             uri, _, bs = factory.partition("|")
@@ -254,50 +336,30 @@ class Agent:
         m = self.modem
         ident = m.profile["identity"]
         srv = self.server
-        boot = self.bootstrapped or {}
-        store.create_instance(0, 0, {0: srv.uri, 1: srv.bootstrap, 2: 0 if srv.secure else 3,
-                                     3: bytes.fromhex(boot["identity"]) if boot.get("identity")
-                                     else self.keys.get("identity", "").encode(),
-                                     4: b"", 5: bytes.fromhex(boot["key"]) if boot.get("key") else b"",
-                                     10: srv.ssid})
-        if not srv.bootstrap:
-            store.create_instance(1, 0, {0: srv.ssid, 1: int(boot.get("lifetime") or self.cfg["lifetime"]),
-                                         5: 86400, 6: True, 7: boot.get("binding") or "U"})
-        store.create_instance(3, 0, {
-            0: ident["manufacturer"], 1: ident["model"], 2: ident["serial"],
-            6: {0: 1}, 7: {0: 3800}, 8: {0: 100}, 9: 100, 10: 0, 11: {0: 0},
-            15: "UTC", 16: str(self.cfg.get("supported_binding", "U")), 17: "Cat-M1 module", 19: ident.get("software", ""), 20: 0, 21: 4096,
-        })
-        store.live[(3, 0, 3)] = lambda: m.nvm.get("firmware_revision") or ident["revision"]
-        store.live[(3, 0, 13)] = lambda: int(m.clock.wall())
-        store.live[(3, 0, 14)] = self._utc_offset
-        store.live[(3, 0, 10)] = lambda: max(0, m.fs.free() // 1024)
-        # the supply side follows the module's battery until the host sets the value (#LWM2MSET: host
-        # control wins, guide 3.1.9; a host-set value is kept across restarts, see below)
-        store.live[(3, 0, 7)] = lambda: {0: m.power.voltage_mv}
-        store.live[(3, 0, 9)] = lambda: m.power.level
-        store.live[(3, 0, 20)] = lambda: m.power.battery_status
-        net = m.profile["network"]
-        if 4 in self.models:
-            store.create_instance(4, 0, {0: 6, 1: {0: 6}, 2: -(113 - 2 * int(net["rssi"])), 3: 0,
-                                         4: {0: ""}, 7: {0: ""}, 8: int(net["ci"], 16), 9: int(net["plmn"][3:]),
-                                         10: int(net["plmn"][:3])})
-            store.live[(4, 0, 4)] = lambda: {0: self._ip()}
-            store.live[(4, 0, 2)] = lambda: -(113 - 2 * int(net["rssi"])) if m.network.registered else -140
-        if 5 in self.models:
-            store.create_instance(5, 0, {1: "", 3: 0, 5: 0, 9: 1})
-        if 6 in self.models:                # location: the GNSS fix once the receiver runs
-            g = m.profile["gnss"]
-            gnss_on = lambda m: m.gnss.running  # noqa: E731
-            store.create_instance(6, 0, {0: 0.0, 1: 0.0, 2: 0.0, 3: 0.0, 5: 0})
-            for rid, key in ((0, "latitude"), (1, "longitude"), (2, "altitude"), (3, "radius")):
-                store.live[(6, 0, rid)] = lambda key=key: float(g[key]) if gnss_on(m) else 0.0
-            store.live[(6, 0, 5)] = lambda: int(m.clock.wall()) if gnss_on(m) else 0
-        for oid, values in ((11, {0: "default", 1: ""}), (33211, {0: {0: 0, 1: 0}})):
-            if oid in self.models:
-                store.create_instance(oid, 0, values)
-        if 11 in self.models:
-            store.create_instance(11, 1, {0: "lwm2m", 1: ""})
+        if self.bootstrapped:                 # the accounts the last bootstrap provisioned
+            boot = self.bootstrapped
+            records = [boot] + [r for r in boot.get("more", []) if isinstance(r, dict)]
+            n = 0
+            for rec in records:
+                try:
+                    uri, ssid = default_port(str(rec["uri"])), int(rec["ssid"])
+                except Exception:
+                    continue
+                store.create_instance(0, n, {0: uri, 1: False, 2: 0 if uri.startswith("coaps://") else 3,
+                                             3: bytes.fromhex(rec.get("identity") or ""), 4: b"",
+                                             5: bytes.fromhex(rec.get("key") or ""), 10: ssid})
+                store.create_instance(1, n, {**SERVER_DEFAULTS, 0: ssid,
+                                             1: int(rec.get("lifetime") or self.cfg["lifetime"]),
+                                             7: rec.get("binding") or "U"})
+                n += 1
+        else:
+            store.create_instance(0, 0, {0: srv.uri, 1: srv.bootstrap, 2: 0 if srv.secure else 3,
+                                         3: self.keys.get("identity", "").encode(), 4: b"", 5: b"",
+                                         10: srv.ssid})
+            if not srv.bootstrap:
+                store.create_instance(1, 0, {**SERVER_DEFAULTS, 0: srv.ssid, 1: int(self.cfg["lifetime"])})
+        for obj in self.objects.values():          # each object's default instances and live values
+            obj.populate(store)
         store.load_saved()
         for key in store.host_written():        # what the host set replaces the module's live value
             store.live.pop(key, None)
@@ -312,15 +374,12 @@ class Agent:
         from .fota import FirmwareUpdate
         return FirmwareUpdate(self)
 
-    def _ip(self) -> str:
-        ctx = self.modem.pdp.contexts.get(self.params[0])
-        return ctx.address if ctx and ctx.active else ""
-
     def _on_store_change(self, path: tuple, source: str) -> None:
         oid = path[0]
         if oid in self.monitor and source in ("host", "server"):
-            self.modem.urc(f'#LWM2MMON: UPD,"/{path[0]}/{path[1]}/{path[2]}/{path[3]}"')
-        self.site.changed(path[:3])
+            self.emit(ev.MonitorUpdate(tuple(path[:4])))
+        for site in self.sites():
+            site.changed(path[:3])
 
     def _on_power(self, what: str = "") -> None:
         """Battery or charger changed: observers of the resources that still follow it notify."""
@@ -328,34 +387,30 @@ class Agent:
             return
         for rid in (7, 9, 20):
             if (3, 0, rid) in self.store.live:
-                self.site.changed((3, 0, rid))
+                for site in self.sites():
+                    site.changed((3, 0, rid))
 
     def _on_structure_change(self, path: tuple, event: str) -> None:
         """An instance came or went (host, server or module): the object's observations notify, an
         observation of a deleted instance ends, and the registration's links are updated."""
-        self.site.structure_changed(path, event)
-        if self.registered:
-            self.request_update(links=True)
+        for site in self.sites():
+            site.structure_changed(path, event)
+        self.request_update(links=True)
 
-    # ================================================================== URCs
-    def urc(self, text: str) -> None:
-        self.modem.urc(text)
+    # ================================================================== events
+    def emit(self, event: ev.Event) -> None:
+        """Announce ``event`` (emulator/lwm2m/events.py): to ``listeners``, then on the modem's bus as
+        ``"lwm2m"`` (where the AT layer turns it into URC text). Synchronous, in emission order."""
+        for fn in list(self.listeners):
+            try:
+                fn(event)
+            except Exception:
+                log.exception("listener of %s failed", event.kind)
+        self.modem.events.emit("lwm2m", event=event.kind, lwm2m=event, **event.fields())
 
-    def tlt(self, event: str, with_server: bool = True) -> None:
-        always = event == "FORCE_EXIT"
-        if not (self.cfg.get("tlt_urcs", True) or always):
-            return
-        guide = self.cfg.get("tlt_guide_format", False)
-        srv = self.server
-        if guide:
-            tail = f",{srv.ssid},\"{srv.uri}\"" if with_server else ""
-            self.urc(f'#LWM2M-TLT: "{event}"{tail}')
-        else:
-            tail = f',SSID={srv.ssid},"{srv.uri}"' if with_server else ""
-            self.urc(f'LWM2M-TLT:"{event}"{tail}')
-
-    def ring(self, what: str) -> None:
-        self.urc(f'#LWM2MRING: "{what}"')
+    def _server_event(self, cls, srv: "ServerEntry | None" = None, **kw) -> None:
+        srv = srv or self.server
+        self.emit(cls(srv.ssid, srv.uri, **kw))
 
     # ================================================================== host commands
     @property
@@ -366,38 +421,60 @@ class Agent:
         self.busy_until = self.clock.now() + float(self.cfg.get("busy_window", 0.5))
 
     def enable(self, pdp: int, mode: int, greq: int, grel: int) -> None:
+        """#LWM2MENA=1 (guide 3.1.2): start the session in the background (busy window, data context,
+        ACK-mode "REG" ring, bootstrap, registrations). Raises AgentError when already enabled, after a
+        FORCE_EXIT (until a reboot) or when context ``pdp`` is not defined."""
         if self.enabled or self.force_exited:
             raise AgentError("already enabled")
         if pdp not in self.modem.pdp.contexts:
             raise AgentError("context not defined")
-        self.params = (pdp, mode, greq, grel)
+        self.params = EnableParams(pdp, mode, greq, grel)
         self.enabled, self.after_disable = True, False
         self.status = ACTIVE if mode == 0 else WAIT
         self._start_busy()
         self._task = asyncio.ensure_future(self._session())
 
     def disable(self) -> None:
+        """#LWM2MENA=0: ring "DRG" in ACK mode outside the active window, De-register from every server
+        in account order, then CLIENT_DISABLED after the busy window. Nothing when not enabled."""
         if not self.enabled or (self._disable_task and not self._disable_task.done()):
             return
         self._start_busy()
         self._disable_task = asyncio.ensure_future(self._disable(self._task))
 
     def ack(self) -> None:
+        """#LWM2MACK (guide 3.1.3): answer the pending ring. Raises AgentError when none waits."""
         if self.status != WAIT or self._ack is None or self._ack.done():
             raise AgentError("nothing to acknowledge")
         self._ack.set_result(None)
 
     # ================================================================== the session
     async def _wait_ack(self, what: str) -> None:
+        """Ring (ACK mode) and wait for #LWM2MACK. A ring already waiting is shared: one ring covers
+        every server of a phase."""
+        if self._ack is not None and not self._ack.done():
+            await asyncio.shield(self._ack)
+            return
         self.status = WAIT
         self._ack = asyncio.get_running_loop().create_future()
-        self.ring(what)
+        self.emit(ev.Ring(what))
         await self._ack
         self._ack = None
 
+    async def await_active(self, what: str) -> None:
+        """A registration wants to send (``what``: "UPD" ...): in ACK mode outside the active window,
+        ring and wait for the host's ACK first; then the window is (re)opened."""
+        if self.params.ack_mode and self.status != ACTIVE:
+            await self._wait_ack(what)
+            self._set_active()
+
+    def guard_lead(self) -> float:
+        """How early (seconds) a periodic Update starts: <guardRequestTime> in ACK mode, else 0."""
+        return float(self.params.guard_request_time) if self.params.ack_mode else 0.0
+
     async def _bring_up_pdp(self) -> None:
         pdp = self.modem.pdp
-        cid = self.params[0]
+        cid = self.params.pdp_id
         self._activated_pdp = None
         while not self.modem.network.registered:
             fut = asyncio.get_running_loop().create_future()
@@ -410,90 +487,99 @@ class Agent:
             pdp.activate(cid)
             self._activated_pdp = cid
 
-    def _links(self) -> str:
+    def links(self) -> str:
+        """The object links of a Register / Update (every object but /0), with versions other than 1.0."""
         objs = {oid: iids for oid, iids in self.store.links().items() if oid != 0}
         return link.registration_links(objs, lambda oid: self.models.get(oid).version
                                        if self.models.get(oid) and self.models.get(oid).version != "1.0" else None)
 
-    def _lifetime(self) -> int:
-        try:
-            return int(self.store.get(1, 0, 1))
-        except (StoreError, TypeError, ValueError):
-            return int(self.cfg["lifetime"])
+    def accounts(self) -> list[ServerEntry]:
+        """The DM server accounts in the store, in Security (/0) instance order: a /0 instance that is
+        not a bootstrap server, with a usable URI, and the /1 instance with its Short Server ID."""
+        store = self.store
+        out = []
+        for sec in sorted(store.instance_ids(0)):
+            try:
+                if store.get(0, sec, 1):
+                    continue
+                uri, ssid = str(store.get(0, sec, 0)), int(store.get(0, sec, 10))
+            except (StoreError, TypeError, ValueError):
+                continue
+            if server_uri_problem(uri) is not None:
+                continue
+            for srv in sorted(store.instance_ids(1)):
+                try:
+                    if int(store.get(1, srv, 0)) == ssid:
+                        out.append(ServerEntry(default_port(uri), False, ssid, sec, srv))
+                        break
+                except (StoreError, TypeError, ValueError):
+                    continue
+        return out
 
     async def _session(self) -> None:
         try:
             await self.clock.sleep(float(self.cfg.get("busy_window", 0.5)))
             await self._bring_up_pdp()
-            if self.params[1] == 1:
+            if self.params.ack_mode:
                 await self._wait_ack("REG")
                 self._set_active()
-            self.client = CoapClient(self.clock, self.site, tracker=self.tracker, psk=self._psk())
             if self.server.bootstrap:
-                if not await self._bootstrap():
-                    self.tlt("FORCE_EXIT", with_server=False)
+                self.bootstrap = Bootstrap(self, self.server)
+                servers = await self.bootstrap.run()
+                self.bootstrap = None
+                if not servers:
+                    self.emit(ev.ForceExit())
                     self._stop(force_exit=True)
                     return
-                if self.params[1] == 1:
-                    self.urc("#LWM2MEND: 0")
-                await self.client.close()
-                self.client = CoapClient(self.clock, self.site, tracker=self.tracker, psk=self._psk())
-            await self._register_and_serve()
+                record = dict(servers[0])
+                if len(servers) > 1:
+                    record["more"] = servers[1:]
+                self.modem.nvm.set("lwm2m_bootstrapped", record)     # the next boot registers directly
+                self.bootstrapped = record
+                if self.params.ack_mode:
+                    self.emit(ev.End())
+            accounts = self.accounts()
+            if not accounts:
+                accounts = [self.server] if not self.server.bootstrap else []
+            if not accounts:
+                self._give_up()
+                return
+            self.server = accounts[0]
+            self.registrations = [Registration(self, srv) for srv in accounts]
+            for reg in self.registrations:           # REGISTERING in account order, then all at once
+                self.emit(ev.Registering(reg.server.ssid, reg.server.uri))
+            for reg in self.registrations:
+                reg.task = asyncio.ensure_future(reg.run(announce=False))
         except asyncio.CancelledError:
             raise
         except Exception:
             log.exception("agent session failed")
-            self.tlt("CLIENT_DISABLED", with_server=False)
+            self.emit(ev.ClientDisabled())
             self._stop()
 
-    async def _register(self) -> bool:
-        self.tlt("REGISTERING")
-        for attempt in range(REGISTER_ATTEMPTS):
-            lifetime, links, binding = self._lifetime(), self._links(), self._binding()
-            try:
-                await self.client.register(self.server.uri, self.endpoint, lifetime, links, binding=binding)
-            except ClientError as exc:
-                log.info("registration attempt %d failed: %s", attempt + 1, exc)
-                self.modem.events.emit("lwm2m", event="register_failed", attempt=attempt + 1)
-                if attempt + 1 < REGISTER_ATTEMPTS:
-                    await self.clock.sleep(RETRY_BACKOFF[min(attempt, len(RETRY_BACKOFF) - 1)])
-                continue
-            self.registered = True
-            self._sent_lifetime, self._sent_links, self._sent_binding = lifetime, links, binding
-            self.site.drop_observations()
-            self.tlt("REGISTERED")
-            self.modem.events.emit("lwm2m", event="registered")
-            return True
-        return False
-
-    async def _register_and_serve(self) -> None:
-        """Register (with retries), then keep the registration alive until the session ends."""
-        if not await self._register():
+    def registration_failed(self, reg: Registration) -> None:
+        """``reg`` failed its registration retries: it is left out; with no server left registered or
+        registering the agent gives up (FORCE_EXIT)."""
+        reg.close()
+        others = [r for r in self.registrations if r is not reg and (r.registered or (r.task and not r.task.done()))]
+        if not others and self.enabled:
             self._give_up()
-            return
-        self._release_later()
-        await self._update_loop()
 
     def _give_up(self) -> None:
         """Registration failed after its retries: FORCE_EXIT; only a reboot brings the agent back."""
-        self.tlt("FORCE_EXIT", with_server=False)
-        self.tlt("CLIENT_DISABLED", with_server=False)
+        self.emit(ev.ForceExit())
+        self.emit(ev.ClientDisabled())
         self._stop(force_exit=True)
 
-    def _binding(self) -> str:
-        try:
-            return str(self.store.get(1, 0, 7) or "U")
-        except StoreError:
-            return "U"
-
-    def _psk(self) -> tuple[bytes, bytes] | None:
-        """PSK identity and key for a coaps:// server: from the bootstrap result or #LWM2MINJKEYS."""
-        if not self.server.secure:
+    def psk_for(self, server: ServerEntry) -> tuple[bytes, bytes] | None:
+        """PSK identity and key for a coaps:// server: from its Security instance (bootstrap result),
+        else #LWM2MINJKEYS; None for coap://."""
+        if not server.secure:
             return None
         for iid in self.store.instance_ids(0):
             try:
                 uri = self.store.get(0, iid, 0)
-                if uri and server_uri_problem(str(uri)) is None and default_port(uri) == self.server.uri:
+                if uri and server_uri_problem(str(uri)) is None and default_port(uri) == server.uri:
                     ident, key = self.store.get(0, iid, 3), self.store.get(0, iid, 5)
                     if ident and key:
                         return bytes(ident), bytes(key)
@@ -504,48 +590,18 @@ class Agent:
             return self.keys["identity"].encode(), psk_key_bytes(self.keys["key"])
         return None
 
+    def registration_for(self, server_iid: int) -> Registration | None:
+        """The registration whose account uses Server instance /1/``server_iid``."""
+        for reg in self.registrations:
+            if reg.server_iid == server_iid:
+                return reg
+        return None
+
     def request_update(self, links: bool = False) -> None:
-        self._update_links = self._update_links or links
-        if self._update_wanted is not None:
-            self._update_wanted.set()
-
-    def _registration_outdated(self) -> bool:
-        """Object links, lifetime or binding differ from what the server was last told."""
-        return (self._links(), self._lifetime(), self._binding()) != \
-            (self._sent_links, self._sent_lifetime, self._sent_binding)
-
-    async def _update_loop(self) -> None:
-        self._update_wanted = asyncio.Event()
-        while True:
-            if self._registration_outdated():       # changed while the last request was in flight
-                self._update_wanted.set()
-            lifetime = self._lifetime()
-            due = max(1.0, lifetime * 0.9)
-            lead = float(self.params[2]) if self.params[1] == 1 else 0.0
-            try:
-                await self.clock.wait_for(self._update_wanted.wait(), max(0.5, due - lead))
-            except asyncio.TimeoutError:
-                pass
-            self._update_wanted.clear()
-            if self.params[1] == 1 and self.status != ACTIVE:
-                await self._wait_ack("UPD")
-                self._set_active()
-            forced, self._update_links = self._update_links, False
-            lifetime, binding, links = self._lifetime(), self._binding(), self._links()
-            changed_lt = lifetime if lifetime != self._sent_lifetime else None
-            changed_b = binding if binding != self._sent_binding else None
-            try:
-                await self.client.update(lifetime=changed_lt, binding=changed_b,
-                                         links=links if forced or links != self._sent_links else None)
-                self._sent_lifetime, self._sent_binding, self._sent_links = lifetime, binding, links
-                self.modem.events.emit("lwm2m", event="updated")
-            except ClientError as exc:
-                log.info("update failed (%s): registering again", exc)
-                self.registered = False
-                if not await self._register():
-                    self._give_up()
-                    return
-            self._release_later()
+        """Every registered server gets an Update soon (with the object links when ``links``)."""
+        for reg in self.registrations:
+            if reg.registered:
+                reg.request_update(links)
 
     def _set_active(self) -> None:
         self.status = ACTIVE
@@ -554,24 +610,16 @@ class Agent:
             obs.send()
 
     # ------------------------------------------------------------------ notifications
-    @property
-    def tracker(self):
-        from .coap import NotifyTracker
-        if getattr(self, "_tracker", None) is None:
-            self._tracker = NotifyTracker(self._notify_result)
-        return self._tracker
-
     def notify_due(self, obs) -> None:
         """An observation has a notification to send: now, after a "NOT" ring, or stored."""
-        if not self.registered or not self.modem.network.registered:
-            try:
-                storing = bool(self.store.get(1, 0, 6))
-            except StoreError:
-                storing = False
+        reg = getattr(obs.site, "registration", None)
+        registered = reg.registered if reg is not None else self.registered
+        if not registered or not self.modem.network.registered:
+            storing = reg.storing() if reg is not None else False
             if storing and obs not in self._stored_notify:
                 self._stored_notify.append(obs)
             return
-        if self.params[1] == 1 and self.status != ACTIVE:
+        if self.params.ack_mode and self.status != ACTIVE:
             if obs not in self._pending_notify:
                 self._pending_notify.append(obs)
             if self.status == IDLE and (self._ring_task is None or self._ring_task.done()):
@@ -595,7 +643,7 @@ class Agent:
 
     def notify_lead(self) -> float:
         """How early a periodic (pmax) notification starts: <guardRequestTime> in ACK mode."""
-        return float(self.params[2]) if self.enabled and self.params[1] == 1 else 0.0
+        return float(self.params.guard_request_time) if self.enabled and self.params.ack_mode else 0.0
 
     def wants_con(self, path: tuple) -> bool:
         mode = self.cfg.get("notify_con", "listed")
@@ -605,20 +653,25 @@ class Agent:
             return False
         return len(path) >= 3 and tuple(path[:3]) in self.nfy_uris
 
-    def _notify_result(self, path: tuple, result: str) -> None:
+    def notify_result(self, ssid: int, path: tuple, result: str) -> None:
+        """A confirmable notification to server ``ssid`` ended in ``result`` ("ACK" / "NACK")."""
         try:
             o, i, r = (int(x) for x in path[:3])
         except ValueError:
             return
         if self.nfy_enabled and (o, i, r) in self.nfy_uris:
-            self.urc(f'#LWM2MNFYACK: 0,{self.server.ssid},"/{o}/{i}/{r}","{result}"')
+            self.emit(ev.NotifyAck(ssid, (o, i, r), result))
 
     # ------------------------------------------------------------------ guard release (ACK mode)
+    def release_later(self) -> None:
+        """ACK mode: (re)start the <guardReleaseTime> timer after traffic."""
+        self._release_later()
+
     def _release_later(self) -> None:
-        if self.params[1] != 1:
+        if not self.params.ack_mode:
             return
         self._cancel_release()
-        self._release_timer = self.clock.call_later(float(self.params[3]), self._release)
+        self._release_timer = self.clock.call_later(float(self.params.guard_release_time), self._release)
 
     def _cancel_release(self) -> None:
         if self._release_timer:
@@ -628,34 +681,40 @@ class Agent:
     def _release(self) -> None:
         self._release_timer = None
         if self.enabled and self.status == ACTIVE:
-            self.urc("#LWM2MEND: 0")
+            self.emit(ev.End())
             self.status = IDLE
 
     def server_activity(self) -> None:
         """A server request arrived: in ACK mode it keeps the active window open."""
-        if self.params[1] == 1 and self.status == ACTIVE and self._release_timer:
+        if self.params.ack_mode and self.status == ACTIVE and self._release_timer:
             self._release_later()
 
     # ------------------------------------------------------------------ disable / stop
     async def _disable(self, session: asyncio.Task | None) -> None:
-        if self.params[1] == 1 and self.status in (IDLE, WAIT) and self.registered:
+        if self.params.ack_mode and self.status in (IDLE, WAIT) and self.registered:
             if session and not session.done():
                 session.cancel()
             self._cancel_release()
+            for reg in self.registrations:
+                if reg.task and not reg.task.done():
+                    reg.task.cancel()
+            if self._ack is not None and not self._ack.done():
+                self._ack.cancel()
+            self._ack = None
             await self._wait_ack("DRG")
         elif session and not session.done():
             session.cancel()
         self._cancel_release()
         self.status = DEREG
-        if self.registered and self.client:
-            try:
-                await self.client.deregister(timeout=EXCHANGE_TIMEOUT)
-            except ClientError as exc:
-                log.info("deregister failed: %s", exc)
-            self.tlt("DEREGISTERED")
+        if self.bootstrap is not None:
+            self.bootstrap.close()
+            self.bootstrap = None
+        for reg in list(self.registrations):          # account order
+            if await reg.deregister(timeout=EXCHANGE_TIMEOUT):
+                self.emit(ev.Deregistered(reg.server.ssid, reg.server.uri))
         # the module then releases its data context: a short while still in DEREG
         await self.clock.sleep(float(self.cfg.get("busy_window", 0.5)))
-        self.tlt("CLIENT_DISABLED", with_server=False)
+        self.emit(ev.ClientDisabled())
         self._stop()
         self.after_disable = True
 
@@ -663,105 +722,48 @@ class Agent:
         if self._ring_task and not self._ring_task.done():
             self._ring_task.cancel()
         self._pending_notify, self._stored_notify = [], []
-        self.registered = False
         self.enabled = False
         self.status = DIS
         self.force_exited = self.force_exited or force_exit
         self._cancel_release()
-        self.site.drop_observations()
-        self.site.bootstrapping = False
         if self._activated_pdp is not None:
             self.modem.pdp.deactivate(self._activated_pdp)
             self._activated_pdp = None
-        if self.client:
-            client, self.client = self.client, None
-            self._close_later(client)
+        self._close_all()
 
     # ================================================================== server-side hooks
     # ------------------------------------------------------------------ the module's clock in /3/0
-    def _utc_offset(self) -> str:
-        minutes = int(self.modem.nvm.get("tz_quarters", 0)) * 15
-        sign = "+" if minutes >= 0 else "-"
-        return f"{sign}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
-
-    def _clock_write(self, rid: int, value: Any) -> bool | None:
-        """/3/0/13 (current time) and /3/0/14 (UTC offset) are the module's clock (+CCLK): a write sets
-        it. Returns True when handled, False for a value that does not fit, None for other resources."""
-        if rid == 13:
-            self.clock.set_wall(float(value))
-        elif rid == 14:
-            import re
-            mt = re.fullmatch(r"([+-])(\d{2}):?(\d{2})?", str(value).strip())
-            if not mt or int(mt.group(2)) > 14 or int(mt.group(3) or 0) % 15:
-                return False
-            q = (int(mt.group(2)) * 4 + int(mt.group(3) or 0) // 15) * (-1 if mt.group(1) == "-" else 1)
-            self.modem.nvm.set("tz_quarters", q)
-        else:
-            return None
-        self.store._changed((3, 0, rid, 0), "server")
-        return True
-
-    BINDINGS = ("U", "UQ", "S", "SQ", "US", "UQS")      # the binding modes of LwM2M 1.0 (5.3.1.1)
-
-    def binding_supported(self, binding: str) -> bool:
-        """A 1.0 binding mode whose transports (and queue mode) /3/0/16 says the device supports."""
-        try:
-            supported = str(self.store.get(3, 0, 16))
-        except StoreError:
-            supported = "U"
-        if binding not in self.BINDINGS:
-            return False
-        return set(binding) - {"Q"} <= set(supported) - {"Q"} and ("Q" not in binding or "Q" in supported)
-
     def check_server_write(self, path: tuple, value: Any):
-        """Whether a server Write may be applied, before anything of the request is stored: a CoAP code
-        to refuse it with (4.00 for a binding /3/0/16 does not list, a lifetime below 1 s), or None."""
-        from .site import C
-        oid, iid, rid = path
-        if (oid, rid) == (1, 7) and not self.binding_supported(str(value)):
-            return C.BAD_REQUEST
-        if (oid, rid) == (1, 1) and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-            return C.BAD_REQUEST
-        return None
+        """Whether a server Write may be applied, before anything of the request is stored: the object's
+        rule (objects/) gives a CoAP code to refuse it with, or None."""
+        obj = self.objects.get(path[0])
+        return obj.check_write(path, value) if obj is not None else None
 
     def server_write(self, path: tuple, value: Any):
         """A Write from the server to one resource; returns a CoAP code to answer, or None (2.04)."""
         oid, iid, rid = path
-        if oid == 5 and self.fota is not None:
-            return self.fota.on_write(path, value)
-        if (oid, iid) == (3, 0):
-            done = self._clock_write(rid, value)
-            if done is not None:
-                from .site import C
-                return None if done else C.BAD_REQUEST
+        obj = self.objects.get(oid)
+        if obj is not None:
+            done = obj.write(path, value)
+            if done is not NOT_HANDLED:
+                return done
         # values of the host's own instances are "Auto" settings: a server write to them is kept too
         self.store.set(oid, iid, rid, value, source="server", persist=(oid, iid) in self.store.user_instances)
-        if (oid, rid) in ((1, 1), (1, 7)):          # what the registration says changed: Update now
-            self.request_update()
         return None
 
     def server_execute(self, path: tuple, args: str):
         """An Execute from the server (or #LWM2ME); returns a CoAP code to answer, or None (2.04)."""
-        oid, iid, rid = path
-        m = self.modem
-        if oid == 5 and self.fota is not None:
-            return self.fota.on_execute(path, args)
-        if (oid, rid) == (1, 8):
-            self.request_update(links=True)
-        elif (oid, rid) == (1, 4):
-            if self._task and not self._task.done():
-                self._task.cancel()
-            self._task = asyncio.ensure_future(self._suspend())
-        elif (oid, rid) == (3, 4):
-            self.urc('#LWM2MINFO: "GEN","DEVICE REBOOT"')
-            self.reboot_and_resume()
-        elif (oid, rid) == (3, 5):
-            self.urc('#LWM2MINFO: "GEN","DEVICE REBOOT"')
-            m.nvm.delete("lwm2m_store")
-            self.reboot_and_resume()
-        elif (oid, rid) == (3, 12):
-            self.store.set(3, 0, 11, {0: 0}, source="module")
-        self.modem.events.emit("lwm2m", event="execute", path=path, args=args)
+        obj = self.objects.get(path[0])
+        if obj is not None:
+            done = obj.execute(path, args)
+            if done is not NOT_HANDLED:
+                return done
+        self.emit(ev.Execute(tuple(path), args))
+        return None
+
+    def binding_supported(self, binding: str) -> bool:
+        """A 1.0 binding mode the device supports (/3/0/16); see objects/server.py."""
+        return self.objects[1].binding_supported(binding)
 
     def reboot_and_resume(self, delay: float = 0.2) -> None:
         """Reboot the module (after the CoAP answer has left); the agent re-enables itself at boot."""
@@ -769,131 +771,31 @@ class Agent:
             self.modem.nvm.set("lwm2m_resume", list(self.params))
         self.clock.call_later(delay, self.modem.reboot)
 
-    async def _suspend(self) -> None:
-        """/1/x/4 Disable: deregister, stay away /1/x/5 seconds, then register again."""
+    async def suspend(self, reg: Registration) -> None:
+        """/1/x/4 Disable: the registration deregisters, stays away /1/x/5 seconds, registers again."""
         try:
-            try:
-                timeout = float(self.store.get(1, 0, 5) or 86400)
-            except StoreError:
-                timeout = 86400.0
-            if self.registered and self.client:
-                try:
-                    await self.client.deregister()
-                except ClientError:
-                    pass
-            self.registered = False
-            self.site.drop_observations()
-            self.tlt("SUSPENDED")
-            await self.clock.sleep(timeout)
-            await self._register_and_serve()
+            await reg.suspend()
         except asyncio.CancelledError:
             raise
         except Exception:
             log.exception("suspend failed")
 
-    # ------------------------------------------------------------------ bootstrap
+    # ------------------------------------------------------------------ bootstrap (bootstrap.py)
     def bootstrap_write(self, path, cf, payload):
-        """Bootstrap-Write to /0 or /1 (instance or resource): creates what is missing."""
-        from .site import C, _resp
-        oid = path[0]
-        types = self.store.types(oid)
-        if len(path) == 1:
-            data = fmt.decode(cf, path, payload, types)
-            items = list(data.items())
-        elif len(path) == 2:
-            items = [(path[1], fmt.decode(cf, path, payload, types))]
-        else:
-            items = [(path[1], {path[2]: fmt.decode(cf, path[:3], payload, types)})]
-        for iid, values in items:
-            if iid not in self.store.objects.get(oid, {}):
-                self.store.create_instance(oid, iid, values, source="server")
-            else:
-                for rid, v in values.items():
-                    self.store.set(oid, iid, rid, v, source="server")
-        return _resp(C.CHANGED)
+        return self.bootstrap.write(path, cf, payload) if self.bootstrap else _code("METHOD_NOT_ALLOWED")
 
     def bootstrap_delete(self, path):
-        from .site import C, _resp
-        targets = [(oid, iid) for oid in self.store.objects for iid in self.store.instance_ids(oid)
-                   if oid in (0, 1) and (not path or (path[0] == oid and (len(path) == 1 or path[1] == iid)))]
-        for oid, iid in targets:
-            try:
-                if oid == 0 and self.store.get(0, iid, 1):
-                    continue                        # the bootstrap server's own account stays
-            except StoreError:
-                pass
-            self.store.delete_instance(oid, iid)
-        return _resp(C.DELETED)
+        return self.bootstrap.delete(path) if self.bootstrap else _code("METHOD_NOT_ALLOWED")
 
     def bootstrap_finish(self):
-        """Bootstrap-Finish: accept only a usable configuration (a DM server with its server object)."""
-        from .site import C, _resp
-        dm = self._provisioned_server()
-        if dm is None:
-            return _resp(C.NOT_ACCEPTABLE)
-        if self._bs_finished is not None and not self._bs_finished.done():
-            self._bs_finished.set_result(dm)
-        return _resp(C.CHANGED)
-
-    def _provisioned_server(self) -> dict | None:
-        store = self.store
-        for iid in store.instance_ids(0):
-            try:
-                if store.get(0, iid, 1):
-                    continue
-                uri, ssid = store.get(0, iid, 0), int(store.get(0, iid, 10))
-            except (StoreError, TypeError, ValueError):
-                continue
-            if server_uri_problem(str(uri)) is not None:
-                continue
-            for sid in store.instance_ids(1):
-                try:
-                    if int(store.get(1, sid, 0)) == ssid:
-                        def opt(o, i, r, default=None):
-                            try:
-                                return store.get(o, i, r)
-                            except StoreError:
-                                return default
-                        return {"bs": self.configured.uri, "uri": uri, "ssid": ssid,
-                                "lifetime": int(opt(1, sid, 1, self.cfg["lifetime"])),
-                                "binding": str(opt(1, sid, 7, "U")),
-                                "identity": bytes(opt(0, iid, 3, b"") or b"").hex(),
-                                "key": bytes(opt(0, iid, 5, b"") or b"").hex()}
-                except (StoreError, TypeError, ValueError):
-                    continue
-        return None
-
-    async def _bootstrap(self) -> bool:
-        """Client-initiated bootstrap: Request, then the server's writes/deletes, then its Finish."""
-        for attempt in range(REGISTER_ATTEMPTS):
-            self.tlt("BOOTSTRAPPING")
-            self._bs_finished = asyncio.get_running_loop().create_future()
-            self.site.bootstrapping = True
-            try:
-                await self.client.bootstrap_request(self.server.uri, self.endpoint)
-                dm = await self.clock.wait_for(asyncio.shield(self._bs_finished), BOOTSTRAP_FINISH_TIMEOUT)
-            except (ClientError, asyncio.TimeoutError) as exc:
-                log.info("bootstrap attempt %d failed: %s", attempt + 1, exc)
-                self.site.bootstrapping = False
-                if attempt + 1 < REGISTER_ATTEMPTS:
-                    await self.clock.sleep(RETRY_BACKOFF[min(attempt, len(RETRY_BACKOFF) - 1)])
-                continue
-            finally:
-                self._bs_finished = None
-                self.site.bootstrapping = False
-            self.tlt("BOOTSTRAPPED")
-            self.modem.nvm.set("lwm2m_bootstrapped", dm)     # the next boot registers directly
-            self.bootstrapped = dm
-            self.server = ServerEntry(default_port(dm["uri"]), False, int(dm["ssid"]))
-            return True
-        return False
+        return self.bootstrap.finish() if self.bootstrap else _code("METHOD_NOT_ALLOWED")
 
     # ================================================================== host access helpers
     def host_set(self, path: tuple, value: Any) -> None:
+        """#LWM2MW / #LWM2MSET of ``path`` (object, instance, resource, resource instance or None).
+        Raises :class:`ValueRefused` for a value the resource cannot take."""
         oid, iid, rid, riid = path
-        if (oid, iid) == (3, 0) and rid in (13, 14):
-            if not self._clock_write(rid, value):
-                from ..at.errors import OPERATION_NOT_SUPPORTED, AtError
-                raise AtError(OPERATION_NOT_SUPPORTED)
+        obj = self.objects.get(oid)
+        if obj is not None and obj.host_write(path, value) is not NOT_HANDLED:
             return
         self.store.host_write(oid, iid, rid, value, riid)

@@ -17,7 +17,7 @@ result 0). Executing /5/0/2 in Downloaded starts the update: Updating, the host 
 new revision (NVM ``firmware_revision``, shown by ``AT+CGMR``, ``AT#CGMR`` and /3/0/3) with State 0 and
 Update Result 1.
 
-``AT#LWM2MFOTACFG`` (NVM ``lwm2m_fota_mode``) asks for the host's consent: in modes 1 and 3 the host
+``AT#LWM2MFOTACFG`` (kept by emulator/lwm2m/host_settings.py) asks for the host's consent: in modes 1 and 3 the host
 gets ``#LWM2MFOTARING: 0,"DOWNLOAD"`` before the download (or, for a pushed package, before the
 module takes it) and in modes 2 and 3 ``#LWM2MFOTARING: 0,"UPDATE"`` before the update is applied; the
 operation waits for ``AT#LWM2MFOTAACK=0,1``, or goes on by itself after one week of module time.
@@ -48,7 +48,7 @@ import hashlib
 import logging
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 import aiocoap
@@ -56,10 +56,23 @@ from aiocoap import error as coap_error
 from aiocoap import numbers
 from aiocoap.optiontypes import BlockOption
 
+from . import events as ev
 from .client import EXCHANGE_TIMEOUT
 
-if TYPE_CHECKING:
-    from .agent import Agent
+
+
+class FotaOwner(Protocol):
+    """What the firmware-update object uses of the agent (emulator/lwm2m/agent.py)."""
+
+    clock: Any
+    modem: Any
+    store: Any
+    cfg: dict
+    client: Any
+    fota: Any
+    host_settings: Any
+
+    def emit(self, event: Any) -> None: ...
 
 log = logging.getLogger("emulator.lwm2m.fota")
 C = numbers.codes.Code
@@ -74,7 +87,6 @@ OID, IID = 5, 0
 R_PACKAGE, R_URI, R_UPDATE, R_STATE, R_RESULT, R_NAME, R_VERSION, R_PROTOCOLS, R_DELIVERY = 0, 1, 2, 3, 5, 6, 7, 8, 9
 
 NVM_KEY = "lwm2m_fota"
-MODE_KEY = "lwm2m_fota_mode"
 
 MAGIC = b"TELIT-EMU-FW 1"
 MAX_HEADER = 4096
@@ -192,7 +204,7 @@ class _Failed(Exception):
 class FirmwareUpdate:
     """One per power-on (Agent._make_fota): /5/0 in the agent's store, its NVM record and its tasks."""
 
-    def __init__(self, agent: "Agent"):
+    def __init__(self, agent: FotaOwner):
         self.agent = agent
         self.clock = agent.clock
         self.modem = agent.modem
@@ -274,7 +286,7 @@ class FirmwareUpdate:
                 pass
             self.store.set(OID, IID, rid, value, source="module")
         if state is not None or result is not None:
-            self.modem.events.emit("fota", state=self.state, result=self.result)
+            self.agent.emit(ev.FotaState(self.state, self.result))
 
     # ------------------------------------------------------------------ life cycle
     def _power_off(self) -> None:
@@ -306,8 +318,8 @@ class FirmwareUpdate:
     @property
     def mode(self) -> int:
         try:
-            return int(self.modem.nvm.get(MODE_KEY, 0) or 0)
-        except (TypeError, ValueError):
+            return int(self.agent.host_settings.fota_mode)
+        except (TypeError, ValueError, AttributeError):
             return 0
 
     @property
@@ -321,11 +333,11 @@ class FirmwareUpdate:
         """#LWM2MFOTARING and the wait for AT#LWM2MFOTAACK (or one week of module time)."""
         fut = asyncio.get_running_loop().create_future()
         self.pending = fut
-        self.agent.urc(f'#LWM2MFOTARING: 0,"{what}"')
+        self.agent.emit(ev.FotaRing(what))
         try:
             await self.clock.wait_for(fut, ACK_TIMEOUT)
         except asyncio.TimeoutError:
-            log.info("no #LWM2MFOTAACK for %s within a week: going on", what)
+            log.info("no consent from the host for %s within a week: going on", what)
         finally:
             if self.pending is fut:
                 self.pending = None
@@ -469,7 +481,7 @@ class FirmwareUpdate:
             await self._consent("UPDATE")
         await self.clock.sleep(APPLY_TIME)
         self._update(commit=True)
-        self.agent.urc('#LWM2MINFO: "GEN","FOTA REBOOT"')
+        self.agent.emit(ev.Info("GEN", "FOTA REBOOT"))
         self._reboot_timer = self.clock.call_later(REBOOT_DELAY, self._reboot)
 
     def _reboot(self) -> None:

@@ -11,10 +11,21 @@ first rings #LWM2MRING: "NOT". Confirmable notifications of URIs in the notify-a
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-if TYPE_CHECKING:
-    from .site import Site
+from .events import Notified
+
+
+class ObservedSite(Protocol):
+    """What an observation needs of the site that accepted it (emulator/lwm2m/site.py ``Site``)."""
+
+    agent: Any                      # the site's owner: clock, notify_due(), emit()
+    ssid: int                       # the server the site serves
+    store: Any
+    attributes: dict
+
+    def _read_node(self, path: tuple) -> Any: ...
+    def notification(self, obs: "Observation") -> Any: ...
 
 log = logging.getLogger("emulator.lwm2m.observe")
 
@@ -42,7 +53,7 @@ def consistent(a: dict[str, float]) -> bool:
 
 
 class Observation:
-    def __init__(self, site: "Site", path: tuple, servobs, request):
+    def __init__(self, site: ObservedSite, path: tuple, servobs, request):
         self.site = site
         self.path = path
         self.servobs = servobs
@@ -66,7 +77,7 @@ class Observation:
         for key in ("pmin", "pmax"):     # defaults from the server object (/1/x/2 and /1/x/3)
             rid = 2 if key == "pmin" else 3
             try:
-                v = store.get(1, 0, rid)
+                v = store.get(1, getattr(self.site, "server_iid", 0), rid)
                 if v is not None and v != 0:
                     out[key] = float(v)
             except Exception:
@@ -159,7 +170,7 @@ class Observation:
         self.last_value = self._value()
         try:
             self.servobs.trigger(self.site.notification(self))
-            self.site.agent.modem.events.emit("lwm2m", event="notified", path=self.path)
+            self.site.agent.emit(Notified(tuple(self.path), self.site.ssid))
         except Exception:
             log.exception("notification of %s failed", self.path)
         self._arm()

@@ -9,20 +9,40 @@ from __future__ import annotations
 import logging
 import math
 import re
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import aiocoap
 from aiocoap import numbers
 from aiocoap.resource import ObservableResource
 
-from . import coap
+from . import coap, objects
 from . import formats as fmt
+from .events import Request
 from .formats import link
 from .observe import Observation
 from .store import StoreError
 
-if TYPE_CHECKING:
-    from .agent import Agent
+
+
+class SiteOwner(Protocol):
+    """What the site asks of the agent that serves it (emulator/lwm2m/agent.py): the store and clock,
+    registration state, and the object behaviour behind Write / Execute / bootstrap operations."""
+
+    clock: Any
+    modem: Any
+    store: Any
+    fota: Any
+
+    def emit(self, event: Any) -> None: ...
+    def wants_con(self, path: tuple) -> bool: ...
+    def server_activity(self) -> None: ...
+    def notify_due(self, obs: Any) -> None: ...
+    def check_server_write(self, path: tuple, value: Any) -> Any: ...
+    def server_write(self, path: tuple, value: Any) -> Any: ...
+    def server_execute(self, path: tuple, args: str) -> Any: ...
+    def bootstrap_write(self, path: tuple, cf: int, payload: bytes) -> Any: ...
+    def bootstrap_delete(self, path: tuple) -> Any: ...
+    def bootstrap_finish(self) -> Any: ...
 
 log = logging.getLogger("emulator.lwm2m.site")
 C = numbers.codes.Code
@@ -74,13 +94,31 @@ def parse_path(parts) -> tuple[int, ...] | None:
 class Site(ObservableResource):
     """One resource object for the whole tree: LwM2M paths are data, not a fixed site map."""
 
-    def __init__(self, agent: "Agent"):
+    def __init__(self, agent: SiteOwner, registration: Any = None):
         super().__init__()
         self.agent = agent
+        self.registration = registration    # the Registration this site serves (None: bootstrap)
         coap.bound_blockwise(self, agent.clock)
         self.attributes: dict[tuple, dict[str, str]] = {}
         self.observers: dict[tuple, set] = {}
         self.bootstrapping = False
+
+    @property
+    def ssid(self) -> int:
+        """The Short Server ID of the server this site serves (0 for a bootstrap server)."""
+        return int(self.registration.server.ssid) if self.registration is not None else 0
+
+    @property
+    def server_iid(self) -> int:
+        """The Server (/1) instance of the account this site serves (default periods ...)."""
+        return int(self.registration.server_iid) if self.registration is not None else 0
+
+    @property
+    def registered(self) -> bool:
+        """The server knows this client: registered, or its Register is in flight (the server may
+        observe as soon as it answered, before the answer is processed here)."""
+        reg = self.registration
+        return bool(reg is not None and (reg.registered or reg.registering))
 
     @property
     def store(self):
@@ -135,7 +173,7 @@ class Site(ObservableResource):
     async def add_observation(self, request, serverobservation):
         path = parse_path(request.opt.uri_path)
         if not path or len(path) > 3 or request.code != C.GET or request.opt.accept == fmt.LINK \
-                or not self.agent.registered or not self.authorized(path) or not self._readable(path) \
+                or not self.registered or not self.authorized(path) or not self._readable(path) \
                 or sum(len(o) for o in self.observers.values()) >= MAX_OBSERVATIONS:
             coap.decline_observation(serverobservation)
             return
@@ -148,9 +186,9 @@ class Site(ObservableResource):
         serverobservation.accept(cancel)
 
     def authorized(self, path: tuple) -> bool:
-        """The access rule, in one place: the Security Object (/0) is for the Bootstrap-Server only;
-        a LwM2M Server gets 4.01 Unauthorized for any operation on it (LwM2M 1.0.2 E.1)."""
-        return not (path and path[0] == 0 and not self.bootstrapping)
+        """Whether this site's server may operate on ``path`` (the rule is the object's, objects/:
+        e.g. the Security Object /0 is for the Bootstrap-Server only, LwM2M 1.0.2 E.1); else 4.01."""
+        return not path or objects.server_may(path[0], self.bootstrapping)
 
     def _readable(self, path) -> bool:
         try:
@@ -192,7 +230,7 @@ class Site(ObservableResource):
 
     # ------------------------------------------------------------------ dispatch
     async def render(self, request):
-        self.agent.modem.events.emit("lwm2m", event="request")
+        self.agent.emit(Request(self.ssid))
         try:
             return self._render(request)
         except fmt.FormatError as exc:
@@ -209,13 +247,13 @@ class Site(ObservableResource):
         if tuple(request.opt.uri_path) == ("bs",) and request.code == C.POST:
             if not self.bootstrapping:
                 return _resp(C.METHOD_NOT_ALLOWED)
-            return self.agent.bootstrap_finish()
+            return _resp(self.agent.bootstrap_finish())
         path = parse_path(request.opt.uri_path)
         if path is None or len(path) > 4:
             return _resp(C.NOT_FOUND if path is None else C.BAD_REQUEST)
         if len(path) == 0:
             if request.code == C.DELETE and self.bootstrapping:
-                return self.agent.bootstrap_delete(())
+                return _resp(self.agent.bootstrap_delete(()))
             return _resp(C.METHOD_NOT_ALLOWED)
         self.agent.server_activity()
         if not self.authorized(path):
@@ -242,8 +280,8 @@ class Site(ObservableResource):
             return _resp(C.METHOD_NOT_ALLOWED)
         if code == C.DELETE:
             if self.bootstrapping:
-                return self.agent.bootstrap_delete(path)
-            if len(path) != 2 or oid in (0, 1, 3):
+                return _resp(self.agent.bootstrap_delete(path))
+            if len(path) != 2 or not objects.server_may_delete(oid, False):
                 return _resp(C.METHOD_NOT_ALLOWED)
             self.store.delete_instance(oid, path[1])
             return _resp(C.DELETED)
@@ -369,7 +407,7 @@ class Site(ObservableResource):
         oid = path[0]
         types = self.store.types(oid)
         if oid in (0, 1) and self.bootstrapping:
-            return self.agent.bootstrap_write(path, cf, request.payload)
+            return _resp(self.agent.bootstrap_write(path, cf, request.payload))
         if len(path) == 1:
             return _resp(C.METHOD_NOT_ALLOWED)
         if len(path) == 4:
@@ -404,7 +442,7 @@ class Site(ObservableResource):
     def _create(self, request, path) -> aiocoap.Message:
         cf = request.opt.content_format
         oid = path[0]
-        if oid in (0, 1, 2, 3, 5) and not self.bootstrapping:
+        if not objects.server_may_create(oid, self.bootstrapping):
             return _resp(C.METHOD_NOT_ALLOWED)
         items = fmt.decode_create(fmt.normalize(cf if cf is not None else fmt.TLV), oid, request.payload,
                                   self.store.types(oid))

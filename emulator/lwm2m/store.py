@@ -12,6 +12,9 @@ from typing import Any, Callable
 
 from .models import ModelRegistry, ObjectModel, ResourceModel
 
+#: the store's NVM record: host instances and host-/server-set values ("Auto" settings)
+NVM_KEY = "lwm2m_store"
+
 log = logging.getLogger("emulator.lwm2m.store")
 
 DEFAULTS = {"string": "", "integer": 0, "float": 0.0, "boolean": False, "opaque": b"",
@@ -54,6 +57,19 @@ def from_json(type_: str, value: Any) -> Any:
 
 
 class Store:
+    """The object instances of one agent and their typed values (LwM2M 1.0.2 6.1 data model).
+
+    Shapes: ``objects[oid][iid][rid]`` is a value (``str``, ``int``, ``float``, ``bool``, ``bytes``,
+    ``(oid, iid)`` for objlnk; time in Unix seconds) or, for a multiple resource, ``{riid: value}``.
+    ``live[(oid, iid, rid)]`` computes a module-owned value at each read. Paths are ints 0..65535.
+    Errors: :class:`StoreError` with ``kind`` "object" / "instance" / "resource" / "rinstance"
+    (missing), "type" (a value of the wrong type or shape), "exists", "full" (MAX_INSTANCES_PER_OBJECT
+    / MAX_INSTANCES reached), "method". Changes go to :meth:`on_change` listeners as ``(path, source)``
+    (path of 4 ids, source "host" / "server" / "module") and instance creation / deletion to
+    :meth:`on_structure` listeners as ``((oid, iid), "created" | "deleted")``. What the host set
+    ("Auto" settings, guide 3.1.9 / 3.1.10) is kept in NVM under :data:`NVM_KEY`.
+    """
+
     def __init__(self, models: ModelRegistry, nvm=None):
         self.models = models
         self.nvm = nvm
@@ -266,7 +282,7 @@ class Store:
         if self.nvm is None:
             return
         # records of objects whose model is not loaded at this boot (a custom XML removed for now) stay
-        old = self.nvm.get("lwm2m_store") or {}
+        old = self.nvm.get(NVM_KEY) or {}
         loaded = self.objects.keys()          # the objects modelled at this boot
         doc = {"instances": sorted([[oid, iid] for oid, iid in self.user_instances]
                                    + [e for e in old.get("instances", []) if e[0] not in loaded]),
@@ -278,7 +294,7 @@ class Store:
                 if records is None:         # changed since the last save: encode this instance again
                     records = self._records[(oid, iid)] = self._instance_records(oid, iid, inst, resources)
                 doc["values"].extend(records)
-        self.nvm.set("lwm2m_store", doc)
+        self.nvm.set(NVM_KEY, doc)
 
     def _instance_records(self, oid: int, iid: int, inst: dict, resources: dict) -> list:
         host_owned = (oid, iid) in self.user_instances
@@ -324,10 +340,14 @@ class Store:
         """The resources whose value the host set (#LWM2MSET/#LWM2MW): kept in NVM."""
         return set(self._host_written)
 
+    def forget_saved(self) -> None:
+        """Factory reset of the LwM2M data (/3/0/5): what :meth:`load_saved` would restore is dropped."""
+        self.nvm.delete(NVM_KEY)
+
     def load_saved(self) -> None:
         if self.nvm is None:
             return
-        doc = self.nvm.get("lwm2m_store") or {}
+        doc = self.nvm.get(NVM_KEY) or {}
         for oid, iid in doc.get("instances", []):
             if oid in self.models and iid not in self.objects.get(oid, {}):
                 try:

@@ -10,6 +10,12 @@ log = logging.getLogger("emulator.events")
 
 
 class EventBus:
+    """Named channels of keyword events, synchronous, in subscription order. ``subscribe(name, fn)``
+    returns a function that unsubscribes; ``"*"`` listeners get every event as ``fn(name, **data)``.
+    A failing listener is logged and skipped. Channels: "registration" (stat), "pdp" (cid, active),
+    "power" (what), "power_on", "power_off", "shutdown", "nvm_problem" (text), and "lwm2m"
+    (``event`` = the kind, ``lwm2m`` = the typed event of emulator/lwm2m/events.py, and its fields)."""
+
     def __init__(self):
         self._subs: dict[str, list[Callable[..., Any]]] = defaultdict(list)
 

@@ -5,14 +5,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from .core import Modem
+    from .owner import ModemOwner
 
 
 class GnssReceiver:
     """``host_power``: what $GPSP last set (kept across reboots, as before). ``running``: the receiver
     delivers fixes now (host power, or /33211/0/0/0 = 1 in the agent's store)."""
 
-    def __init__(self, modem: "Modem"):
+    def __init__(self, modem: "ModemOwner"):
         self.modem = modem
         self.host_power = False
 

@@ -38,6 +38,13 @@ class NvmFull(OSError):
     """The NVM has no room for this write (the module answers 'memory full')."""
 
 
+def default_state_dir() -> Path:
+    """Where a module keeps its NVM and file system unless told otherwise:
+    ``$XDG_DATA_HOME/telit-emu/default`` (``~/.local/share/telit-emu/default``)."""
+    base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
+    return Path(base) / "telit-emu" / "default"
+
+
 def secure_dir(path: Path) -> None:
     """Create `path` (and parents) if needed and make it 0700, even when it already existed, unless it
     is a shared folder (sticky bit, e.g. /tmp, or owned by another user): that one is left as it is,

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from .core import Modem
+    from .owner import ModemOwner
 
 # #CBC <ChargerState> (Telit AT reference, HW control): charger not connected / charging / charge done
 CHARGER_NONE, CHARGER_CHARGING, CHARGER_DONE = 0, 1, 2
@@ -18,7 +18,7 @@ CHARGER_NONE, CHARGER_CHARGING, CHARGER_DONE = 0, 1, 2
 class PowerSupply:
     """Battery voltage (mV), battery level (%), charger state and the ADC inputs' voltages (mV)."""
 
-    def __init__(self, modem: "Modem", battery: dict, adc: dict):
+    def __init__(self, modem: "ModemOwner", battery: dict, adc: dict):
         self.modem = modem
         self.voltage_mv = int(battery["voltage_mv"])
         self.level = int(battery["level"])

@@ -5,16 +5,17 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ..at.errors import SIM_NOT_INSERTED, SIM_PIN_REQUIRED, AtError
+from .settings import WS46_FACTORY, held
 
 if TYPE_CHECKING:
-    from .core import Modem
+    from .owner import ModemOwner
 
 # registration status values of +CREG/+CGREG/+CEREG
 NOT_REGISTERED, HOME, SEARCHING, DENIED, UNKNOWN, ROAMING = 0, 1, 2, 3, 4, 5
 
 
 class Sim:
-    def __init__(self, modem: "Modem", cfg: dict):
+    def __init__(self, modem: "ModemOwner", cfg: dict):
         self.modem = modem
         self.present: bool = bool(cfg["present"])
         self.pin: str = str(cfg.get("pin") or "")
@@ -47,7 +48,7 @@ class Sim:
 class Network:
     """Registration follows the SIM and +CFUN: attach after a delay on the modem clock."""
 
-    def __init__(self, modem: "Modem", cfg: dict):
+    def __init__(self, modem: "ModemOwner", cfg: dict):
         self.modem = modem
         self.cfg = cfg
         self.available = True          # scenario hook: network coverage
@@ -90,8 +91,7 @@ class Network:
 
     @property
     def act(self) -> int:
-        from ..commands.settings import current
-        mode = current(self.modem, "#WS46")[0]
+        mode = held(self.modem.nvm, "#WS46", WS46_FACTORY)[0]
         return 9 if mode == 1 else int(self.cfg["act"])
 
 
@@ -107,7 +107,7 @@ class PdpContext:
 class Pdp:
     CIDS = range(1, 7)
 
-    def __init__(self, modem: "Modem"):
+    def __init__(self, modem: "ModemOwner"):
         self.modem = modem
         self.contexts: dict[int, PdpContext] = {}
         # who uses a context (e.g. the LwM2M agent from #LWM2MENA until it is disabled, active yet

@@ -23,6 +23,20 @@ BASE = [k for k, (_, s) in DECLARED.items() if s == "base"]
 EXT = [k for k, (_, s) in DECLARED.items() if s == "ext"]
 
 
+#: #WS46 (radio access: 0 Cat-M1, 1 NB-IoT, 2 both) as the factory sets it; the network reads it
+WS46_FACTORY = (0,)
+
+
+def held(nvm, name: str, factory: tuple) -> list:
+    """The values a setting command (emulator/commands/settings.py) holds now: what NVM keeps under
+    ``setting:<name>`` when it has the factory values' shape, else the factory values."""
+    stored = nvm.get(f"setting:{name}")
+    if not isinstance(stored, list) or len(stored) != len(factory) \
+            or any(type(v) is not type(f) for v, f in zip(stored, factory)):
+        return list(factory)            # never set, or a stored value of another shape
+    return list(stored)
+
+
 class Settings:
     """Current values (volatile); profiles in NVM are snapshots of them."""
 

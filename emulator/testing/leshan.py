@@ -878,7 +878,8 @@ def make_bootstrap_config(server_uri: str, short_server_id: int = 123, lifetime:
                           default_min_period: int | None = 1, default_max_period: int | None = None,
                           notif_if_disabled: bool = True, bootstrap_server_uri: str | None = None,
                           bootstrap_psk_identity: str | None = None, bootstrap_psk_key_hex: str | None = None,
-                          to_delete: Iterable[str] = ("/0", "/1"), content_format: str | int | None = None) -> dict:
+                          to_delete: Iterable[str] = ("/0", "/1"), content_format: str | int | None = None,
+                          more_servers: Iterable[tuple[str, int, int]] = ()) -> dict:
     """JSON body for :meth:`LeshanBootstrapServer.set_config` (Leshan 2.0.0-M4
     ``BootstrapConfig``; byte arrays as hex strings).
 
@@ -889,6 +890,9 @@ def make_bootstrap_config(server_uri: str, short_server_id: int = 123, lifetime:
     bootstrap: the bootstrap server authenticates the client with it).
     ``content_format`` (e.g. "TLV" or 11542) forces the format of the writes;
     by default Leshan picks from the client's LwM2M version (TLV for 1.0).
+    ``more_servers``: further DM server accounts as ``(uri, short_server_id,
+    lifetime)`` (NO_SEC, same binding and periods), written as Security
+    instances 2, 3 ... and Server instances 1, 2 ...
     """
     mode = security_mode.upper().replace("-", "_")
     if mode in ("NOSEC", "NONE"):
@@ -920,9 +924,13 @@ def make_bootstrap_config(server_uri: str, short_server_id: int = 123, lifetime:
         server["defaultMaxPeriod"] = int(default_max_period)
     security = {"1": sec(server_uri, False, psk_identity if mode == "PSK" else None,
                          psk_key_hex if mode == "PSK" else None, int(short_server_id))}
+    servers = {"0": server}
+    for n, (uri, ssid, lt) in enumerate(more_servers, start=1):
+        servers[str(n)] = dict(server, shortId=int(ssid), lifetime=int(lt))
+        security[str(n + 1)] = sec(uri, False, None, None, int(ssid))
     if bootstrap_server_uri:
         security["0"] = sec(bootstrap_server_uri, True, bootstrap_psk_identity, bootstrap_psk_key_hex, None)
-    config: dict[str, Any] = {"toDelete": list(to_delete), "servers": {"0": server}, "security": security}
+    config: dict[str, Any] = {"toDelete": list(to_delete), "servers": servers, "security": security}
     if content_format is not None:
         config["contentFormat"] = content_format
     return config

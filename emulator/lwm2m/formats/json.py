@@ -41,7 +41,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from . import (
+from .values import (
     INT64_MAX,
     INT64_MIN,
     MAX_ID,

@@ -48,7 +48,7 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from . import MAX_ID, FormatError, check_id
+from .values import MAX_ID, FormatError, check_id
 from .text import format_float
 
 __all__ = [

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import FormatError, check_value
+from .values import FormatError, check_value
 
 __all__ = ["encode_value", "decode_value"]
 

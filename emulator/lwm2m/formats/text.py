@@ -28,7 +28,7 @@ import re
 from decimal import Decimal
 from typing import Any
 
-from . import INT64_MAX, INT64_MIN, MAX_ID, FormatError, check_value, is_finite
+from .values import INT64_MAX, INT64_MIN, MAX_ID, FormatError, check_value, is_finite
 
 __all__ = ["encode_value", "decode_value", "format_float"]
 

@@ -45,7 +45,7 @@ from collections.abc import Iterable, Mapping
 from enum import IntEnum
 from typing import Any, NamedTuple, Union
 
-from . import FormatError, TypeLookup, check_id, check_value, lookup_type, resolve
+from .values import FormatError, TypeLookup, check_id, check_value, lookup_type, resolve
 
 __all__ = [
     "Kind",
