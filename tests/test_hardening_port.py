@@ -78,6 +78,13 @@ def test_a_key_never_reaches_a_log_however_it_is_typed(tmp_path):
         h.write(f'{KEY_B}"\r'.encode())
         h.wait_for(re.escape(f'{KEY_B}"\r'.encode()))
         assert h.cmd("AT") == OK
+        # 16b the same, the rest of the key starting with "AT" (it looks like a command line; still the key,
+        # since the quote the key opened is not closed yet); then a new command is logged normally again
+        h.write(f'AT#LWM2MINJKEYS=0,1,"ep1","id1","{KEY_A}\r'.encode())
+        assert h.read_final().endswith(ERROR)
+        h.write(f'AT{KEY_B}"\r'.encode())
+        assert h.read_final().endswith(ERROR)
+        assert h.cmd("AT") == OK
         # 17 a failed NVM write (its temp file's name taken by a directory): the handler fails
         blocker = state / f".nvm.json.{emu.proc.pid}.tmp"
         blocker.mkdir()
@@ -527,3 +534,23 @@ def test_port_drops_whole_urcs_oldest_first_and_keeps_responses():
     kept = re.findall(rb'\r\n#LWM2MMON: UPD,"/3/0/9/\d+"\r\n', got)
     assert kept == sent[len(dropped):]
     assert re.sub(rb'\r\n(OK|#LWM2MMON: UPD,"/3/0/9/\d+"|\+CGMI: response \d+)\r\n', b"", got) == b""
+
+
+def test_an_endless_line_costs_bounded_memory_and_still_gets_its_answer(tmp_path):
+    """20 MB without a <CR>: the line is over-long (ERROR once the <CR> comes), and no buffer keeps it."""
+    def rss_kb(pid):
+        with open(f"/proc/{pid}/status") as fh:
+            return next(int(l.split()[1]) for l in fh if l.startswith("VmRSS:"))
+    with EmulatorProcess(tmp_path / "s") as emu, emu.open() as h:
+        assert h.cmd("ATE0") == OK
+        h.echo = False
+        before = rss_kb(emu.proc.pid)
+        chunk = b"A" * 65536
+        h.write(b"AT+CGMI;")
+        for _ in range(320):
+            h.write(chunk)
+        h.write(b"\r")
+        assert h.read_final(timeout=30) == ERROR
+        assert h.cmd("AT") == OK
+        grown = rss_kb(emu.proc.pid) - before
+    assert grown < 8 * 1024, f"RSS grew by {grown} KB for one endless line"

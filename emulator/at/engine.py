@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("emulator.at")
 
 LINE_LIMIT = 400
+RAW_LINE_KEEP = 4 * LINE_LIMIT     # raw bytes of one line kept for the taps (the rest is only echoed)
 _REPEAT = b"\x00repeat"
 _SECRET_NAME = b"INJKEYS"          # #LWM2MINJKEYS carries a PSK key
 _MASK = b"***"
@@ -104,7 +105,7 @@ class Engine:
         self._in = bytearray()
         self._line = bytearray()
         self._overflow = False
-        self._last_line: tuple[bytes, bool] | None = None
+        self._last_line: tuple[bytes, bool, bool] | None = None
         self._busy = False                 # a line is being executed: URCs wait
         self._urcs: list[str] = []
         self._task: asyncio.Task | None = None
@@ -114,6 +115,8 @@ class Engine:
         self._after_final: list = []
         self._raw_line = bytearray()       # the raw bytes of the line being typed (for the taps)
         self._last_secret = False
+        self._secret_quote_open = False    # a secret line ended inside a quoted string (a <CR> in a key)
+        self._tap_secret = False           # the line just completed carries (part of) a secret
         self._line_secret = False          # the line being executed carries a secret
         self.on_output = None              # optional taps (the --log trace): fn(data, masked)
         self.on_input = None
@@ -271,7 +274,8 @@ class Engine:
             echo_end = i
             if echo_on and echo_end:
                 self._echo(bytes(data[:echo_end]))      # the tap sees it once the line is whole
-            self._raw_line += data[:echo_end]
+            if len(self._raw_line) < RAW_LINE_KEEP:      # the taps see at most this much of one line
+                self._raw_line += data[:min(echo_end, RAW_LINE_KEEP - len(self._raw_line))]
             del data[:echo_end]
             if run_line is not None:
                 self._tap_line(run_line, echo_on)
@@ -281,7 +285,7 @@ class Engine:
                         continue
                     self._run_line(*self._last_line)
                 else:
-                    self._run_line(run_line, overflow)
+                    self._run_line(run_line, overflow, self._tap_secret)
 
     def _echo(self, data: bytes) -> None:
         if self._holding:
@@ -295,7 +299,17 @@ class Engine:
         secret = line is not _REPEAT and (is_secret_line(line) or is_secret_line(raw))
         if not secret and line is not _REPEAT and self._find_prefix(line) < 0 and self._last_secret:
             secret = True               # no AT prefix right after a secret line: the rest of a key
+        if line is not _REPEAT:
+            quotes = line.count(b'"')
+            if is_secret_line(line):     # a key command of its own: its own quotes decide
+                self._secret_quote_open = quotes % 2 == 1
+            elif self._secret_quote_open:  # a <CR> inside a key's quotes: the key goes on in this line
+                secret = True            # (even if it looks like a command); its first quote closes it
+                self._secret_quote_open = quotes == 0 or quotes % 2 == 0
+            else:
+                self._secret_quote_open = False
         self._last_secret = secret
+        self._tap_secret = secret
         if not (self.on_input or (echoed and self.on_output)):
             return
         shown = raw
@@ -350,14 +364,15 @@ class Engine:
     def _parse_uncached(self, body: str) -> tuple[Command, ...]:
         return tuple(self._parser.parse(strip_spaces(body)))
 
-    def _run_line(self, line: bytes, overflow: bool) -> None:
+    def _run_line(self, line: bytes, overflow: bool, secret: bool = False) -> None:
+        """Run one assembled command line; ``secret``: it carries (part of) a key, never log it."""
         idx = self._find_prefix(line)
         if idx < 0:
             return                      # no AT prefix: not a command line, no answer
         line = line[idx:]
-        self._last_line = (line, overflow)
+        self._last_line = (line, overflow, secret)
         self._busy = True
-        self._line_secret = is_secret_line(line)
+        self._line_secret = secret or is_secret_line(line)
         if overflow or len(line) > LINE_LIMIT:
             self._finish("ERROR")
             return
