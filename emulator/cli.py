@@ -175,6 +175,14 @@ def main(argv=None) -> int:
         from .fleet.cli import main as fleet_main
         _logging(0)
         return fleet_main(argv[1:])
+    if argv and argv[0] == "scenario":
+        from .scenarios.runner import main as scenario_main
+        _logging(0)
+        return scenario_main(argv[1:])
+    if argv and argv[0] == "replay":
+        from .scenarios.replay import main as replay_main
+        _logging(0)
+        return replay_main(argv[1:])
     if argv and argv[0] == "ctl":
         from .control import main as ctl_main
         return ctl_main(argv[1:])

@@ -428,7 +428,7 @@ class Agent:
             if self.params[1] == 1:
                 await self._wait_ack("REG")
                 self._set_active()
-            self.client = CoapClient(self.clock, self.site, tracker=self.tracker, psk=self._psk())
+            self.client = CoapClient(self.clock, self.site, tracker=self.tracker, psk=self._psk(), link=self.modem.link)
             if self.server.bootstrap:
                 if not await self._bootstrap():
                     self.tlt("FORCE_EXIT", with_server=False)
@@ -437,7 +437,7 @@ class Agent:
                 if self.params[1] == 1:
                     self.urc("#LWM2MEND: 0")
                 await self.client.close()
-                self.client = CoapClient(self.clock, self.site, tracker=self.tracker, psk=self._psk())
+                self.client = CoapClient(self.clock, self.site, tracker=self.tracker, psk=self._psk(), link=self.modem.link)
             await self._register_and_serve()
         except asyncio.CancelledError:
             raise

@@ -36,7 +36,7 @@ class CoapClient:
     requests to (a FOTA file server) are taken too; every other datagram is ignored (:class:`coap.Seam`).
     CoAP timers run on ``clock``."""
 
-    def __init__(self, clock, site, psk: tuple[bytes, bytes] | None = None, tracker=None):
+    def __init__(self, clock, site, psk: tuple[bytes, bytes] | None = None, tracker=None, link=None):
         self.clock = clock
         self.site = site
         self.psk = psk
@@ -44,6 +44,8 @@ class CoapClient:
         self.tuning = coap.tuning()
         self.ctx: aiocoap.Context | None = None
         self.seam = coap.Seam(clock)
+        if link is not None:                 # the module's data path (emulator/modem/link.py): faults, trace
+            link.attach(self.seam)
         self.location: tuple[str, ...] | None = None
         self.server: str | None = None
 
@@ -73,7 +75,7 @@ class CoapClient:
             except OSError as exc:
                 raise ClientError(f"cannot bind {bind}: {exc}") from None
         self.seam.install(self.ctx)
-        coap.follow_clock(self.ctx, self.clock)
+        coap.follow_clock(self.ctx, self.clock, rng=self.seam.rng)
         if self.tracker is not None:
             self.tracker.install(self.ctx)
 

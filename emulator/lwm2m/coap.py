@@ -230,6 +230,12 @@ class Seam:
         self._logged_count = 0
         self._receivers: list[Callable[[bytes, object], None]] = []
         self.interfaces: list = []
+        self._addresses: dict[Peer, object] = {}      # peer -> the socket address aiocoap uses for it
+        self._dtls_in: dict[Peer, Callable[[bytes], None]] = {}     # peer -> feed a record to its session
+        self._dtls_out: dict[Peer, Callable[[bytes], None]] = {}    # peer -> send a record, no hooks
+        #: an optional random.Random for the first retransmission timeout (RFC 7252 4.2's random
+        #: factor): a fault scenario seeds it so that two runs retransmit at the same module times
+        self.rng = None
 
     # ------------------------------------------------------------------ policy
     def allow_server(self, peer: Peer) -> None:
@@ -258,6 +264,8 @@ class Seam:
                 transport.max_size = RECEIVE_BUFFER
             if hasattr(mi, "datagram_msg_received"):
                 self._hook_udp(mi)
+            elif hasattr(mi, "_connection_for_address"):
+                self._hook_dtls(mi)
             mi._emu_seam = self
             self.interfaces.append(mi)
 
@@ -269,6 +277,7 @@ class Seam:
             peer = _peer(address)
             if not seam._accept(data, peer):
                 return
+            seam._addresses[peer] = address
             if seam.incoming is not None:
                 data = seam.incoming(data, peer)
                 if data is None:
@@ -281,6 +290,7 @@ class Seam:
         def send_(message):
             peer = _peer(message.remote.sockaddr)
             seam.contacted.add(peer)
+            seam._addresses[peer] = message.remote.sockaddr
             if seam.outgoing is None:
                 return send(message)
             data = seam.outgoing(message.encode(), peer)
@@ -295,11 +305,104 @@ class Seam:
         self._receivers.append(received)
 
     def inject(self, data: bytes, sockaddr) -> None:
-        """Deliver ``data`` as a datagram from ``sockaddr`` (past the hooks: a fault scenario's delayed or
-        duplicated datagram). The stranger filter and the format check still apply."""
-        if not self._receivers or not self._accept(data, _peer(sockaddr)) or format_error(data) is not None:
+        """Deliver ``data`` as a datagram from ``sockaddr`` (a socket address, or a peer (host, port) this
+        seam has talked to), past the hooks: a fault scenario's delayed or duplicated datagram. The
+        stranger filter and the format check still apply. A DTLS record goes to its session."""
+        peer = _peer(sockaddr)
+        sockaddr = self._addresses.get(peer, sockaddr)
+        if not self._accept(data, peer):
+            return
+        dtls = self._dtls_in.get(peer) if data[:1] and 20 <= data[0] <= 23 else None
+        if dtls is not None:
+            dtls(data)
+            return
+        if not self._receivers or format_error(data) is not None:
             return
         self._receivers[0](data, [], 0, sockaddr)
+
+    def transmit(self, data: bytes, peer: Peer) -> None:
+        """Send ``data`` to ``peer`` now, past the hooks (a fault scenario's delayed datagram)."""
+        dtls = self._dtls_out.get(peer)
+        if dtls is not None and data[:1] and 20 <= data[0] <= 23:
+            dtls(data)
+            return
+        address = self._addresses.get(peer)
+        for mi in self.interfaces:
+            transport = getattr(mi, "transport", None)
+            if address is not None and transport is not None and hasattr(transport, "sendmsg"):
+                try:
+                    transport.sendmsg(data, [], 0, address)
+                except OSError as exc:
+                    log.debug("late datagram to %s not sent: %s", peer, exc)
+                return
+
+    # ------------------------------------------------------------------ DTLS (tinydtls transport)
+
+    def _hook_dtls(self, mi) -> None:
+        """aiocoap 0.4.17's tinydtls transport: each DTLSClientConnection writes its records with
+        ``_write`` (through an accessor that looks the method up at call time) and feeds received ones
+        to ``_dtls_socket.handleMessage`` from its datagram protocol. Both are wrapped per connection, so
+        the fault hooks see DTLS records (handshake and application data) to and from the server."""
+        create = mi._connection_for_address
+        seam = self
+
+        def _connection_for_address(host, port, pskId, psk):
+            conn = create(host, port, pskId, psk)
+            if getattr(conn, "_emu_hooked", False):
+                return conn
+            conn._emu_hooked = True
+            peer = (host[7:] if host.startswith("::ffff:") else host, int(port))
+            seam.contacted.add(peer)
+            write = conn._write
+
+            def raw_write(data):
+                try:
+                    conn._transport.sendto(data)
+                except Exception:
+                    pass
+
+            def raw_read(data):
+                sock = getattr(conn, "_dtls_socket", None)
+                if sock is not None and getattr(conn, "_connection", None) is not None:
+                    sock.handleMessage(conn._connection, data)
+
+            def _write(recipient, data):
+                if seam.outgoing is not None:
+                    passed = seam.outgoing(bytes(data), peer)
+                    if passed is None:
+                        return len(data)
+                    data = passed
+                return write(recipient, data)
+
+            start = conn._start
+
+            async def _start():
+                task = asyncio.ensure_future(start())
+                for _ in range(200):              # until the datagram endpoint exists
+                    if getattr(conn, "_transport", None) is not None:
+                        break
+                    await asyncio.sleep(0)
+                proto = getattr(conn._transport, "_protocol", None)
+                if proto is not None and hasattr(proto, "datagram_received"):
+                    received = proto.datagram_received
+
+                    def datagram_received(data, addr):
+                        if seam.incoming is not None:
+                            data = seam.incoming(data, peer)
+                            if data is None:
+                                return
+                        received(data, addr)
+                    proto.datagram_received = datagram_received
+                return await task
+
+            conn._write = _write
+            seam._dtls_in[peer], seam._dtls_out[peer] = raw_read, raw_write
+            if hasattr(conn, "_startup") and not conn._startup.done():
+                conn._startup.cancel()
+                conn._startup = asyncio.ensure_future(_start())
+            return conn
+
+        mi._connection_for_address = _connection_for_address
 
 
 def message_managers(ctx: aiocoap.Context) -> list:
@@ -322,6 +425,14 @@ class _ClockLoop:
         self._loop = loop
 
     def call_later(self, delay, callback, *args):
+        rng = getattr(self, "rng", None)
+        if rng is not None and getattr(callback, "__name__", "") == "_retransmit" and len(args) == 3 \
+                and args[2] == 0:
+            # the first ACK timeout (RFC 7252 4.2: ACK_TIMEOUT .. ACK_TIMEOUT * ACK_RANDOM_FACTOR) from the
+            # scenario's seed instead of aiocoap's module-global random
+            t = numbers.TransportTuning()
+            delay = rng.uniform(t.ACK_TIMEOUT, t.ACK_TIMEOUT * t.ACK_RANDOM_FACTOR)
+            args = (args[0], delay, 0)
         return self._clock.call_later(delay, (lambda: callback(*args)) if args else callback)
 
     def __getattr__(self, name):
@@ -372,15 +483,17 @@ class RecentMessages:
         return sum(len(t) for t in self.peers.values())
 
 
-def follow_clock(ctx: aiocoap.Context, clock) -> None:
+def follow_clock(ctx: aiocoap.Context, clock, rng=None) -> None:
     """Make the context's CoAP timers (retransmissions, empty-ACK delay, duplicate detection) run on
-    ``clock`` and bound its duplicate-detection cache."""
+    ``clock`` and bound its duplicate-detection cache. ``rng`` (a random.Random): the first
+    retransmission timeout is drawn from it (deterministic runs)."""
     from aiocoap.numbers.types import CON
     for mman in message_managers(ctx):
         if getattr(mman, "_emu_clock", None) is not None:
             continue
         mman._emu_clock = clock
         mman.loop = _ClockLoop(clock, mman.loop)
+        mman.loop.rng = rng
         recent = RecentMessages(clock, numbers.TransportTuning().EXCHANGE_LIFETIME)
         mman._recent_messages = recent
 
