@@ -412,14 +412,19 @@ class FaultLayer:
 
     # ------------------------------------------------------------------ the data path filter
     def _filter(self, direction: str, data: bytes, peer) -> list:
+        out = self._faults(direction, data, peer)
         if direction == UP and len(data) >= 4 and data[0] >> 6 == 1:
-            tkl = data[0] & 0x0F
-            token = bytes(data[4:4 + tkl])
+            token = bytes(data[4:4 + (data[0] & 0x0F)])
             if token in self._tokens:              # the answer to a server.request: kept at the seam
-                if (data[0] >> 4) & 3 == 0:        # a CON notification: the made-up server ACKs it
+                if out and (data[0] >> 4) & 3 == 0:   # a CON notification that got through: ACKed
                     ack = bytes([0x60, 0]) + data[2:4]
-                    self.modem.clock.call_later(0.01, lambda: self._ack_in(ack, peer))
+                    self.modem.clock.call_later(out[0][0] + 0.01, lambda: self._ack_in(ack, peer))
+                for delay, d in out:              # seen by the watchers (expect_server), never sent
+                    self.modem.clock.call_later(delay, lambda d=d: self.modem.link._watch(UP, d, peer))
                 return []
+        return out
+
+    def _faults(self, direction: str, data: bytes, peer) -> list:
         out = [(0.0, data)]
         for name in ("server.unreachable", "dtls.handshake_failure", "link.loss", "link.latency",
                      "link.duplicate", "link.reorder"):
@@ -466,9 +471,7 @@ class FaultLayer:
 
     def _ack_in(self, ack: bytes, peer) -> None:
         out = [(0.0, ack)]
-        for f in self.modem.link.filters:
-            if f is self._filter:
-                out = [x for d0, dd in out for x in self._filter(DOWN, dd, peer)]
+        out = [x for _, dd in out for x in self._faults(DOWN, dd, peer)]
         for delay, d in out:
             self.modem.clock.call_later(delay, lambda d=d: self.modem.link.inject(d, peer))
 
