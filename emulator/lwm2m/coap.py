@@ -231,6 +231,7 @@ class Seam:
         self._receivers: list[Callable[[bytes, object], None]] = []
         self.interfaces: list = []
         self._addresses: dict[Peer, object] = {}      # peer -> the socket address aiocoap uses for it
+        self._ancdata: dict[Peer, list] = {}          # peer -> ancillary data of its last datagram (pktinfo)
         self._dtls_in: dict[Peer, Callable[[bytes], None]] = {}     # peer -> feed a record to its session
         self._dtls_out: dict[Peer, Callable[[bytes], None]] = {}    # peer -> send a record, no hooks
         #: an optional random.Random for the first retransmission timeout (RFC 7252 4.2's random
@@ -278,6 +279,7 @@ class Seam:
             if not seam._accept(data, peer):
                 return
             seam._addresses[peer] = address
+            seam._ancdata[peer] = ancdata
             if seam.incoming is not None:
                 data = seam.incoming(data, peer)
                 if data is None:
@@ -298,7 +300,10 @@ class Seam:
                 ancdata = []
                 if message.remote.pktinfo is not None:
                     ancdata.append((socket.IPPROTO_IPV6, socket.IPV6_PKTINFO, message.remote.pktinfo))
-                mi.transport.sendmsg(data, ancdata, 0, message.remote.sockaddr)
+                try:
+                    mi.transport.sendmsg(data, ancdata, 0, message.remote.sockaddr)
+                except Exception:
+                    log.exception("sendmsg to %s failed", peer)
 
         mi.datagram_msg_received = datagram_msg_received
         mi.send = send_
@@ -318,7 +323,7 @@ class Seam:
             return
         if not self._receivers or format_error(data) is not None:
             return
-        self._receivers[0](data, [], 0, sockaddr)
+        self._receivers[0](data, self._ancdata.get(peer, []), 0, sockaddr)
 
     def transmit(self, data: bytes, peer: Peer) -> None:
         """Send ``data`` to ``peer`` now, past the hooks (a fault scenario's delayed datagram)."""
@@ -691,7 +696,12 @@ async def resolve(server: ServerUri) -> tuple[Peer, str]:
     """The server's address (host, port) and the local address that routes to it (a connected UDP
     socket's getsockname: 127.0.0.1 for a loopback server)."""
     loop = asyncio.get_running_loop()
-    infos = await loop.getaddrinfo(server.host, server.port, type=socket.SOCK_DGRAM)
+    try:                                  # an IP literal needs no resolver thread (a stepped clock
+        ip = ipaddress.ip_address(server.host)     # could move on while one runs)
+        infos = [(socket.AF_INET6 if ip.version == 6 else socket.AF_INET, socket.SOCK_DGRAM, 0, "",
+                  (server.host, server.port))]
+    except ValueError:
+        infos = await loop.getaddrinfo(server.host, server.port, type=socket.SOCK_DGRAM)
     if not infos:
         raise OSError(f"{server.host} does not resolve")
     family, _, _, _, sockaddr = infos[0]

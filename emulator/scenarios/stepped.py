@@ -58,14 +58,53 @@ class SteppedClock(ManualClock):
         return bool(self._inflight)
 
     async def drive(self, stop: asyncio.Event) -> None:
-        """Advance to each next due timer while nothing is pending, until ``stop`` is set."""
+        """Advance to each next due timer while nothing is pending, until ``stop`` is set. One jump
+        fires only the timers due at that instant; then the loop settles again."""
+        loop = asyncio.get_running_loop()
+        run_in_executor = loop.run_in_executor
+        pending: set = set()
+
+        def counted(executor, fn, *args):      # work on a thread (a resolver, say) counts as pending
+            fut = run_in_executor(executor, fn, *args)
+            pending.add(fut)
+            fut.add_done_callback(pending.discard)
+            return fut
+        loop.run_in_executor = counted
+        try:
+            await self._drive(stop, pending)
+        finally:
+            loop.run_in_executor = run_in_executor
+
+    async def _drive(self, stop: asyncio.Event, pending: set) -> None:
         while not stop.is_set():
+            if pending:
+                await asyncio.sleep(QUIET)
+                continue
             before = self.activity
+            await _idle()
             await asyncio.sleep(QUIET)
-            if self.activity != before or self.in_flight():
+            await _idle()
+            if self.activity != before or self.in_flight() or pending:
                 continue
             due = self.next_due()
             if due is None:
                 await asyncio.sleep(QUIET)
                 continue
-            await self.advance(max(0.0, due - self.now()))
+            self._fire_due(due)
+
+    def _fire_due(self, due: float) -> None:
+        import heapq
+        self._now = max(self._now, due)
+        while self._heap and self._heap[0][0] <= due:
+            _, _, entry = heapq.heappop(self._heap)
+            if entry[0] is not None:
+                entry[0]()
+
+
+async def _idle(limit: int = 2000) -> None:
+    """Let every runnable task run until the loop has nothing ready but I/O and timers."""
+    loop = asyncio.get_running_loop()
+    for _ in range(limit):
+        await asyncio.sleep(0)
+        if not getattr(loop, "_ready", None):
+            return
