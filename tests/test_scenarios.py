@@ -57,8 +57,11 @@ def test_wrong_expect_fails_naming_the_step(leshan):
     sc = parse(text, "wrong.toml")
     ok, lines = _run(sc, server=leshan.coap_uri)
     assert not ok
-    line = next(n for n, raw in enumerate(text.splitlines(), 1) if "CSQ: 3" in raw)
-    assert any(f"FAILED at line {line - 1}" in s or f"FAILED at line {line - 2}" in s for s in lines), lines
+    lines_of = text.splitlines()
+    wrong = next(n for n, raw in enumerate(lines_of, 1) if "CSQ: 3" in raw)
+    header = max(n for n, raw in enumerate(lines_of[:wrong], 1) if raw.strip() == "[[step]]")
+    assert lines[-1].startswith(f"FAILED at line {header} (send AT+CSQ, expect /^\\+CSQ: 3,/)"), lines
+    assert "no line matched" in lines[-1]
 
 
 def test_lossy_scenario_twice_same_seed_byte_identical_traces(leshan, tmp_path):

@@ -13,6 +13,10 @@ Pinned: **aiocoap 0.4.17** (:data:`AIOCOAP_VERSION`). Each private internal used
 * ``MessageManager.loop`` (messagemanager.py): retransmission, EMPTY_ACK_DELAY and dedup timers run on
   ``loop.call_later``; replaced by a loop whose ``call_later`` is the modem clock's (stepped or scaled),
   so CoAP timers follow the modem's time.
+* ``MessageManager._schedule_retransmit``: the first ACK timeout is drawn from aiocoap's module-global
+  ``random``; a fault scenario draws it from its seed instead (:func:`follow_clock`'s ``rng``).
+* ``MessageInterfaceTinyDTLS._connection_for_address`` and each ``DTLSClientConnection``'s ``_write``,
+  ``_start`` and datagram protocol: the fault hooks see DTLS records too (:meth:`Seam._hook_dtls`).
 * ``MessageManager._deduplicate_message`` / ``_store_response_for_duplicates`` / ``_recent_messages``:
   0.4.17 keeps every received message id for EXCHANGE_LIFETIME (247 s) with one loop timer each (a
   flood of 50,000 requests held ~80 MB). Replaced by a bounded cache (:class:`RecentMessages`).
@@ -430,14 +434,6 @@ class _ClockLoop:
         self._loop = loop
 
     def call_later(self, delay, callback, *args):
-        rng = getattr(self, "rng", None)
-        if rng is not None and getattr(callback, "__name__", "") == "_retransmit" and len(args) == 3 \
-                and args[2] == 0:
-            # the first ACK timeout (RFC 7252 4.2: ACK_TIMEOUT .. ACK_TIMEOUT * ACK_RANDOM_FACTOR) from the
-            # scenario's seed instead of aiocoap's module-global random
-            t = numbers.TransportTuning()
-            delay = rng.uniform(t.ACK_TIMEOUT, t.ACK_TIMEOUT * t.ACK_RANDOM_FACTOR)
-            args = (args[0], delay, 0)
         return self._clock.call_later(delay, (lambda: callback(*args)) if args else callback)
 
     def __getattr__(self, name):
@@ -488,6 +484,20 @@ class RecentMessages:
         return sum(len(t) for t in self.peers.values())
 
 
+def _seed_first_timeout(mman, rng) -> None:
+    """``MessageManager._schedule_retransmit(message, timeout, counter)``: the first ACK timeout (RFC 7252
+    4.2: ACK_TIMEOUT .. ACK_TIMEOUT * ACK_RANDOM_FACTOR) comes from ``rng`` instead of aiocoap's
+    module-global random; later ones double it, as aiocoap does."""
+    schedule = mman._schedule_retransmit
+
+    def _schedule_retransmit(message, timeout, retransmission_counter):
+        if retransmission_counter == 0:
+            t = message.transport_tuning
+            timeout = rng.uniform(t.ACK_TIMEOUT, t.ACK_TIMEOUT * t.ACK_RANDOM_FACTOR)
+        return schedule(message, timeout, retransmission_counter)
+    mman._schedule_retransmit = _schedule_retransmit
+
+
 def follow_clock(ctx: aiocoap.Context, clock, rng=None) -> None:
     """Make the context's CoAP timers (retransmissions, empty-ACK delay, duplicate detection) run on
     ``clock`` and bound its duplicate-detection cache. ``rng`` (a random.Random): the first
@@ -498,7 +508,8 @@ def follow_clock(ctx: aiocoap.Context, clock, rng=None) -> None:
             continue
         mman._emu_clock = clock
         mman.loop = _ClockLoop(clock, mman.loop)
-        mman.loop.rng = rng
+        if rng is not None and hasattr(mman, "_schedule_retransmit"):
+            _seed_first_timeout(mman, rng)
         recent = RecentMessages(clock, numbers.TransportTuning().EXCHANGE_LIFETIME)
         mman._recent_messages = recent
 

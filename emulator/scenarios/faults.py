@@ -234,7 +234,6 @@ class FaultLayer:
         self._mid = self.rng.randrange(0x4000, 0x8000)
         self._token = 0
         modem.link.rng = random.Random(self.rng.getrandbits(32))
-        modem.link.gated = True
         modem.link.filters.append(self._filter)
         modem.events.subscribe("fota", self._on_fota)
 
@@ -243,6 +242,7 @@ class FaultLayer:
         """Apply fault ``name``; returns the parameters used. FaultError when it cannot be applied."""
         params = check(name, params)
         fault = CATALOGUE[name]
+        self.modem.link.gated = True          # from the first fault on, no network means no datagrams
         self.note(f"fault {name}" + "".join(f" {k}={v}" for k, v in params.items()))
         handler = getattr(self, "_do_" + name.replace(".", "_"), None)
         if fault.lasting:

@@ -113,6 +113,7 @@ async def run_scenario(scenario: Scenario, *, server: str | None = None, bootstr
     modem = Modem(port, state_dir, clock=clock, lwm2m_server=factory)
     trace = Trace(record, clock.now) if record else None
     faults = FaultLayer(modem, scenario.seed, note=trace.fault if trace else None)
+    modem.link.gated = True
     log = ServerLog(faults)
     modem.link.watchers.append(log.watch)
     if stepped:
