@@ -10,7 +10,7 @@ module time, so two runs of one scenario and seed can be diffed byte for byte. F
     60.000 fault link.loss rate=0.3 direction=both server=all
     60.000 event registration stat=2
     61.000 coap up lost CON POST {location}
-    ## any free-text note
+    61.000 ## dropped-urc b'\r\n#LWM2MRING: "NOT"\r\n'   (a free-text note)
 
 * ``<module seconds, 3 decimals> host->module|module->host [masked] <Python bytes literal>``: the bytes of
   the serial line, cut after each <CR>/<LF> (and after a ``>>>`` prompt). ``masked``: a secret
@@ -19,7 +19,8 @@ module time, so two runs of one scenario and seed can be diffed byte for byte. F
   datagram in summary (no token, no message id); ``lost`` = dropped by a fault or for lack of network;
   the location the server assigned at Register is written ``{location}``; a Security object payload
   (/0) is written ``masked``; coaps:// records are ``DTLS handshake|application|alert|ccs``.
-* ``fault NAME k=v ...``, ``clear NAME``, ``event NAME k=v ...`` (the modem's events), ``## text``.
+* ``fault NAME k=v ...``, ``clear NAME``, ``event NAME k=v ...`` (the modem's events), ``## text`` (a
+  note: a URC line dropped because the host did not read, a port warning).
 
 ``replay`` reads only the host->module and module->host lines; a trace of just those (e.g. a capture
 from a real module) is accepted.
@@ -92,7 +93,7 @@ class Trace:
                 buf.clear()
 
     def note(self, text: str) -> None:
-        self.fh.write(f"## {text}\n")
+        self.fh.write(f"{self._stamp()} ## {text}\n")
 
     def fault(self, text: str) -> None:
         """A fault layer's note: ``fault ...`` / ``clear ...`` / power lines."""
