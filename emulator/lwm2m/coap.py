@@ -299,7 +299,10 @@ class Seam:
             seam._addresses[peer] = message.remote.sockaddr
             if seam.outgoing is None:
                 return send(message)
-            data = seam.outgoing(message.encode(), peer)
+            encoded = message.encode()
+            data = seam.outgoing(encoded, peer)
+            if data is encoded:                # passed unchanged: aiocoap's own send (it also notes
+                return send(message)           # the remote for ICMP errors that come back at once)
             if data is not None:
                 ancdata = []
                 if message.remote.pktinfo is not None:
