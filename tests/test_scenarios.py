@@ -96,3 +96,77 @@ def test_scenario_list_cli():
                           text=True, timeout=60)
     assert proc.returncode == 0
     assert len(proc.stdout.splitlines()) >= 12 and "server_down_at_boot:" in proc.stdout
+
+
+def test_fault_through_control_socket_while_host_talks_to_pty(tmp_path):
+    """network.detach / attach and sim.remove through `telit-emu ctl`-style requests while a pyserial
+    host keeps using the PTY: the host sees the module leave and rejoin the network."""
+    import os
+    import stat
+    from emulator.testing.host import EmulatorProcess
+    with EmulatorProcess(tmp_path / "s") as emu, emu.open() as h:
+        assert stat.S_IMODE(os.stat(emu.control_path).st_mode) == 0o600
+        h.wait_network()
+        assert h.cmd("AT+CEREG=1").endswith(b"OK\r\n")
+        assert emu.fault("network.detach") == {}
+        h.wait_for(rb"\+CEREG: 2\r\n")
+        assert b"+CEREG: 1,2" in h.cmd("AT+CEREG?")
+        emu.clear("network.detach")
+        h.wait_for(rb"\+CEREG: 1\r\n")
+        assert emu.fault("network.signal", rssi=3) == {"rssi": 3}
+        assert b"+CSQ: 3," in h.cmd("AT+CSQ")
+        with pytest.raises(RuntimeError, match="unknown fault"):
+            emu.fault("network.explode")
+        with pytest.raises(RuntimeError, match="not stepped"):
+            emu.advance(5)
+        proc = subprocess.run([sys.executable, "-m", "emulator", "ctl", "--state-dir", str(emu.state_dir),
+                               "fault", "sim.remove"], capture_output=True, text=True, timeout=30)
+        assert proc.returncode == 0, proc.stderr
+        h.wait_for(rb"\+CEREG: 0\r\n")                 # the SIM is gone: not registered, not searching
+        assert h.cmd("AT+CMEE=1;+CPIN?").endswith(b"+CME ERROR: 10\r\n")
+
+
+def test_manual_clock_advances_through_control(tmp_path):
+    from emulator.testing.host import EmulatorProcess
+    with EmulatorProcess(tmp_path / "s", "--manual-clock") as emu, emu.open() as h:
+        assert b"+CEREG: 0,2" in h.cmd("AT+CEREG?")          # attach delay not over: time stands still
+        assert emu.advance(5) == 5.0
+        assert b"+CEREG: 0,1" in h.cmd("AT+CEREG?")
+
+
+def test_explicit_control_path_that_cannot_be_used_fails_loudly(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "emulator", "--state-dir", str(tmp_path / "s"), "--control",
+                           str(tmp_path / "no" / "such" / "dir" / "c.sock")], capture_output=True, text=True,
+                          timeout=30)
+    assert proc.returncode == 2 and "control socket" in proc.stderr
+
+
+def test_recorded_trace_replays_and_an_edited_module_line_is_named(leshan, tmp_path):
+    rec = tmp_path / "r.trace"
+    assert _run(load(LIB["signal_fades"]), server=leshan.coap_uri, record=str(rec))[0]
+    from emulator.scenarios.replay import replay
+    out: list[str] = []
+    assert asyncio.run(replay(str(rec), server=leshan.coap_uri, out=out.append)) == 0, out
+    lines = rec.read_text().splitlines()
+    n = next(i for i, l in enumerate(lines) if "module->host" in l and "+CSQ: 2," in l)
+    lines[n] = lines[n].replace("+CSQ: 2,", "+CSQ: 9,")
+    edited = tmp_path / "e.trace"
+    edited.write_text("\n".join(lines) + "\n")
+    out.clear()
+    assert asyncio.run(replay(str(edited), server=leshan.coap_uri, out=out.append)) == 1
+    assert out[-1].startswith(f"{edited}:{n + 1}: the module's answer differs at byte "), out
+
+
+def test_host_and_module_only_capture_replays(tmp_path):
+    cap = tmp_path / "cap.log"
+    cap.write_text("2026-01-01T10:00:00.000 host->module b'ATE0\\r'\n"
+                   "2026-01-01T10:00:00.010 module->host b'ATE0\\r\\r\\nOK\\r\\n'\n"
+                   "2026-01-01T10:00:01.000 host->module b'AT+CGMI\\r'\n"
+                   "2026-01-01T10:00:01.010 module->host b'\\r\\nTelit\\r\\n\\r\\nOK\\r\\n'\n")
+    from emulator.scenarios.replay import replay
+    out: list[str] = []
+    assert asyncio.run(replay(str(cap), out=out.append)) == 0, out
+    masked = tmp_path / "m.log"
+    masked.write_text("0.000 host->module masked b'AT#LWM2MINJKEYS***\\r'\n")
+    assert asyncio.run(replay(str(masked), out=out.append)) == 2
+    assert "give --secret" in out[-1]

@@ -159,7 +159,8 @@ WALL = re.compile(r"^(?P<t>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?) (?P<arrow>h
 
 
 def read_port_lines(path: str | os.PathLike) -> list[tuple[float, str, bool, bytes, int]]:
-    """The serial-line entries of a trace: (seconds from the first, arrow, masked, bytes, file line)."""
+    """The serial-line entries of a trace: (module seconds, or seconds from the first line of a
+    wall-clock capture, arrow, masked, bytes, file line)."""
     import ast
     from datetime import datetime
     out = []
@@ -172,7 +173,22 @@ def read_port_lines(path: str | os.PathLike) -> list[tuple[float, str, bool, byt
                 continue
             t = m.group("t")
             secs = float(t) if "T" not in t else datetime.fromisoformat(t).timestamp()
-            if t0 is None:
-                t0 = secs
+            if t0 is None:                   # module-time stamps are kept; wall-clock ones start at 0
+                t0 = secs if "T" in t else 0.0
             out.append((secs - t0, m.group("arrow"), bool(m.group("masked")), ast.literal_eval(m.group("data")), n))
+    return out
+
+
+FAULT_LINE = re.compile(r"^(?P<t>\d+(?:\.\d+)?) (?P<verb>fault|clear) (?P<name>[a-z_.]+)(?P<params>(?: [a-z_]+=\S*)*)$")
+
+
+def read_fault_lines(path: str | os.PathLike) -> list[tuple[float, str, str, dict, int]]:
+    """The fault and clear lines of a trace: (module seconds, "fault"|"clear", name, params, file line)."""
+    out = []
+    with open(path, encoding="utf-8") as fh:
+        for n, raw in enumerate(fh, 1):
+            m = FAULT_LINE.match(raw.rstrip("\n"))
+            if m:
+                params = dict(kv.split("=", 1) for kv in m.group("params").split())
+                out.append((float(m.group("t")), m.group("verb"), m.group("name"), params, n))
     return out
