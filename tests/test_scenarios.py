@@ -170,3 +170,60 @@ def test_host_and_module_only_capture_replays(tmp_path):
     masked.write_text("0.000 host->module masked b'AT#LWM2MINJKEYS***\\r'\n")
     assert asyncio.run(replay(str(masked), out=out.append)) == 2
     assert "give --secret" in out[-1]
+
+
+def test_every_fault_applies_and_clears_on_a_modem_without_server(tmp_path):
+    """Each catalogue fault with its defaults, on an in-process modem (stepped clock): no exception,
+    the module still answers AT, lasting ones clear."""
+    from emulator.fleet.port import LinePort
+    from emulator.modem.core import Modem
+    from emulator.scenarios.faults import CATALOGUE, FaultError, FaultLayer
+    from emulator.scenarios.stepped import SteppedClock
+
+    async def main():
+        clock = SteppedClock()
+        port = LinePort()
+        modem = Modem(port, tmp_path / "s", clock=clock)
+        layer = FaultLayer(modem, 1)
+        lines: list[str] = []
+        port.tap.listen(lines.append)
+        modem.start()
+        await clock.advance(3)
+        for name, fault in CATALOGUE.items():
+            if name == "server.request":
+                with pytest.raises(FaultError, match="no server session"):
+                    layer.apply(name)
+                continue
+            layer.apply(name)
+            await clock.advance(3)
+            if fault.lasting:
+                layer.clear(name)
+            lines.clear()
+            port.feed(b"AT\r")
+            await clock.advance(0.1)
+            assert "OK" in lines, (name, lines)
+        modem.close()
+    asyncio.run(main())
+
+
+def test_live_scenario_refuses_send_steps(tmp_path):
+    f = tmp_path / "live.toml"
+    f.write_text('[[step]]\nat = 0\nsend = "AT"\n')
+    proc = subprocess.run([sys.executable, "-m", "emulator", "--state-dir", str(tmp_path / "s"), "--scenario",
+                           str(f)], capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 2 and "refused" in proc.stderr and "lines 1" in proc.stderr
+
+
+def test_live_scenario_runs_faults_while_the_host_drives_the_port(tmp_path):
+    from emulator.testing.host import EmulatorProcess
+    f = tmp_path / "live.toml"
+    f.write_text('[scenario]\nseed = 3\n[[step]]\nat = 5\nfault = "network.detach"\nexpect = "^\\\\+CEREG: 2"\n'
+                 '[[step]]\nafter = 5\nclear = "network.detach"\n')
+    with EmulatorProcess(tmp_path / "s", "--scenario", str(f), "--time-scale", "5") as emu, emu.open() as h:
+        assert h.cmd("AT+CEREG=1").endswith(b"OK\r\n")
+        h.wait_for(rb"\+CEREG: 2\r\n", timeout=10)
+        h.wait_for(rb"\+CEREG: 1\r\n", timeout=10)
+        deadline = time.monotonic() + 10
+        while "done: every expectation held" not in emu.stderr_text() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert "scenario: done: every expectation held" in emu.stderr_text(), emu.stderr_text()

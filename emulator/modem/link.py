@@ -11,8 +11,8 @@ on each datagram (plain CoAP, or a DTLS record of a coaps:// session) passes :me
 * what really leaves or arrives is shown to the ``watchers`` (the trace, the stepped clock's in-flight
   count, ``expect_server``) as a :class:`Datagram` summary.
 
-Filters are ``fn(direction, data, peer) -> list of (delay_s, data)`` (empty list: dropped); a delay of
-0 passes the datagram on at once. ``direction`` is ``"up"`` (module -> server) or ``"down"``.
+Filters are ``fn(direction, data, peer) -> list of (delay_s, data)`` (empty list: lost; None: taken by
+the filter, e.g. the answer to a request a scenario made up); a delay of 0 passes the datagram on at once. ``direction`` is ``"up"`` (module -> server) or ``"down"``.
 """
 from __future__ import annotations
 
@@ -145,13 +145,18 @@ class Link:
         if direction == UP:
             self._reopen_context()
         out = [(0.0, data)]
+        consumed = False
         for f in self.filters:
             nxt = []
             for delay, d in out:
-                nxt += [(delay + dl, dd) for dl, dd in f(direction, d, peer)]
+                passed = f(direction, d, peer)
+                if passed is None:            # taken by the filter itself (not lost)
+                    consumed = True
+                    continue
+                nxt += [(delay + dl, dd) for dl, dd in passed]
             out = nxt
         now = None
-        if not out:
+        if not out and not consumed:
             self._watch(direction, data, peer, lost=True)
         for delay, d in out:
             if delay <= 0 and now is None:

@@ -421,7 +421,7 @@ class FaultLayer:
                     self.modem.clock.call_later(out[0][0] + 0.01, lambda: self._ack_in(ack, peer))
                 for delay, d in out:              # seen by the watchers (expect_server), never sent
                     self.modem.clock.call_later(delay, lambda d=d: self.modem.link._watch(UP, d, peer))
-                return []
+                return None if out else []
         return out
 
     def _faults(self, direction: str, data: bytes, peer) -> list:

@@ -62,19 +62,28 @@ class HostRunner:
             last_end = self.clock.now()
         return None
 
+    def _fault(self, step: Step) -> StepFailure | None:
+        if not (step.fault or step.clear):
+            return None
+        if self.faults is None:
+            return StepFailure(step, "fault steps are not run here")
+        from .faults import FaultError
+        try:
+            if step.clear:
+                self.faults.clear(step.clear)
+            if step.fault:
+                self.faults.apply(step.fault, **dict(step.params))
+        except FaultError as exc:
+            return StepFailure(step, str(exc))
+        return None
+
     async def _act(self, step: Step) -> StepFailure | None:
-        if step.fault or step.clear:
-            if self.faults is None:
-                return StepFailure(step, "fault steps are not run here")
-            from .faults import FaultError
-            try:
-                if step.clear:
-                    self.faults.clear(step.clear)
-                if step.fault:
-                    self.faults.apply(step.fault, **dict(step.params))
-            except FaultError as exc:
-                return StepFailure(step, str(exc))
+        """The step's action: its fault / clear, then its send; its expect window opens first, so a
+        line the fault itself causes is seen."""
         if step.expect is None:
+            failure = self._fault(step)
+            if failure:
+                return failure
             if step.send is not None:
                 self.send(step.send)
             return await self._expect_server(step)
@@ -86,6 +95,9 @@ class HostRunner:
                 seen.set_result(line)
         remove = self.listen(on_line)
         try:
+            failure = self._fault(step)
+            if failure:
+                return failure
             if step.send is not None:
                 self.send(step.send)
             await self.clock.wait_for(seen, step.within)
