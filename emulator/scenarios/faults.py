@@ -235,7 +235,7 @@ class FaultLayer:
         self._token = 0
         modem.link.rng = random.Random(self.rng.getrandbits(32))
         modem.link.filters.append(self._filter)
-        modem.events.subscribe("fota", self._on_fota)
+        modem.events.subscribe("*", self._on_event)
 
     # ------------------------------------------------------------------ API
     def apply(self, name: str, **params: Any) -> dict:
@@ -329,7 +329,14 @@ class FaultLayer:
         self.note("power on")
         self.modem.power_on()
 
-    def _on_fota(self, state: int = 0, result: int = 0, **_kw) -> None:
+    def _on_event(self, name: str, **data) -> None:
+        """Firmware object state changes: the modem's "fota" event, or the agent's typed FotaState event
+        (published as "lwm2m" with the event object in ``lwm2m``)."""
+        typed = data.get("lwm2m")
+        if name == "fota" or type(typed).__name__ == "FotaState":
+            self._on_fota(state=data.get("state", getattr(typed, "state", None)))
+
+    def _on_fota(self, state=None, **_kw) -> None:
         armed = self._armed_cut
         if armed and armed["point"] == "fota_download" and state == 1:
             asyncio.get_running_loop().call_soon(self._cut, armed["off"])
