@@ -34,8 +34,12 @@ class Clock:
             timer.cancel()
 
     async def wait_for(self, aw, timeout: float):
-        """asyncio.wait_for on this clock's time."""
+        """asyncio.wait_for on this clock's time: the result of ``aw``, or asyncio.TimeoutError after
+        ``timeout`` module seconds (``aw`` is then cancelled). When the caller is cancelled, a coroutine
+        given as ``aw`` is cancelled with it; a future owned by someone else (e.g. an aiocoap response)
+        is left to its owner."""
         task = asyncio.ensure_future(aw)
+        owned = task is not aw
         fut = asyncio.get_running_loop().create_future()
         timer = self.call_later(timeout, lambda: fut.done() or fut.set_result(None))
         try:
@@ -46,7 +50,7 @@ class Clock:
             raise asyncio.TimeoutError()
         finally:
             timer.cancel()
-            if not task.done():          # cancelled from outside: the awaited work ends with us
+            if owned and not task.done():    # cancelled from outside: our own task ends with us
                 task.cancel()
 
     def set_wall(self, unix_time: float) -> None:

@@ -55,16 +55,26 @@ class ControlServer:
         self.path = Path(path)
         self.handlers = handlers
         self._server: asyncio.AbstractServer | None = None
+        self._inode: int | None = None
 
     async def start(self) -> None:
-        """Bind the socket (replacing a stale one); ControlError when the path cannot be used."""
+        """Bind the socket (replacing a stale one, never a live one); ControlError when the path
+        cannot be used or another emulator answers there."""
         if len(os.fsencode(str(self.path))) >= 104:
             raise ControlError(f"control socket path too long for a Unix socket: {self.path}")
-        try:
-            if self.path.is_socket():
-                self.path.unlink()
-        except OSError:
-            pass
+        if self.path.is_socket():
+            probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                probe.connect(str(self.path))
+            except OSError:            # nobody listens: a stale socket of a process that died
+                try:
+                    self.path.unlink()
+                except OSError:
+                    pass
+            else:
+                raise ControlError(f"another emulator already listens on {self.path}")
+            finally:
+                probe.close()
         old = os.umask(0o177)              # the socket is born 0600: no window where others may connect
         try:
             self._server = await asyncio.start_unix_server(self._client, path=str(self.path),
@@ -74,6 +84,7 @@ class ControlServer:
         finally:
             os.umask(old)
         os.chmod(self.path, 0o600)
+        self._inode = os.stat(self.path).st_ino
 
     async def close(self) -> None:
         if self._server is not None:
@@ -83,8 +94,9 @@ class ControlServer:
             except (asyncio.TimeoutError, Exception):
                 pass
             self._server = None
-        try:
-            self.path.unlink()
+        try:                            # only the socket this server bound, not a successor's
+            if self._inode is not None and os.stat(self.path).st_ino == self._inode:
+                self.path.unlink()
         except OSError:
             pass
 
@@ -125,11 +137,22 @@ class ControlServer:
             return {"ok": False, "error": f"{type(exc).__name__}"}
 
 
-async def at_exchange(feed: Callable[[bytes], None], listen, line: str, timeout: float) -> dict:
+async def at_exchange(feed: Callable[[bytes], None], listen, line: str, timeout: float,
+                      lock: asyncio.Lock | None = None) -> dict:
     """Send one AT line through ``feed`` and collect the answer lines from ``listen`` until a final
-    result code. The echo of the line is left out."""
+    result code; the echo of the line is left out. With ``lock`` (one per modem), exchanges with one
+    modem run one after the other, so no answer is taken for another's."""
     if not isinstance(line, str) or not line or "\r" in line or "\n" in line or len(line) > 1024:
         raise ControlError("line must be one AT command line")
+    if lock is not None:
+        try:
+            await asyncio.wait_for(lock.acquire(), timeout)
+        except asyncio.TimeoutError:
+            return {"ok": False, "error": f"the modem stayed busy for {timeout:g} s", "lines": []}
+        try:
+            return await at_exchange(feed, listen, line, timeout)
+        finally:
+            lock.release()
     loop = asyncio.get_running_loop()
     done = loop.create_future()
     lines: list[str] = []
@@ -197,13 +220,16 @@ def request(path: str | Path, req: dict[str, Any], timeout: float = 30.0) -> dic
             s.connect(str(path))
         except OSError as exc:
             raise ControlError(f"cannot connect to control socket {path}: {exc}") from None
-        s.sendall(json.dumps(req).encode() + b"\n")
         buf = b""
-        while not buf.endswith(b"\n"):
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            buf += chunk
+        try:
+            s.sendall(json.dumps(req).encode() + b"\n")
+            while not buf.endswith(b"\n"):
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                buf += chunk
+        except OSError as exc:          # timeout, reset, broken pipe
+            raise ControlError(f"control socket {path}: {exc or type(exc).__name__}") from None
     try:
         return json.loads(buf)
     except ValueError:

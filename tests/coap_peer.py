@@ -27,9 +27,13 @@ def _ext(n: int) -> tuple[int, bytes]:
     return 14, struct.pack("!H", n - 269)
 
 
-def build(mtype: int, c: int, mid: int, token: bytes = b"", options=(), payload: bytes = b"") -> bytes:
-    """A CoAP datagram; options are (number, bytes) pairs."""
-    out = bytearray(struct.pack("!BBH", 0x40 | (mtype << 4) | len(token), c, mid & 0xFFFF)) + token
+def build(mtype: int, c: int, mid: int, token: bytes = b"", options=(), payload: bytes = b"", *,
+          version: int = 1, tkl: int | None = None) -> bytes:
+    """A CoAP datagram; options are (number, bytes) pairs (sorted here, repeats kept in order).
+    ``version`` and ``tkl`` may lie, to build malformed datagrams."""
+    tkl = len(token) if tkl is None else tkl
+    out = bytearray(struct.pack("!BBH", (version << 6) | (mtype << 4) | (tkl & 0x0F), c, mid & 0xFFFF))
+    out += token
     last = 0
     for num, val in sorted(options, key=lambda o: o[0]):
         d, dx = _ext(num - last)

@@ -45,7 +45,7 @@ import pytest
 from emulator.lwm2m.formats import json as lwjson
 from emulator.lwm2m.formats import tlv
 from emulator.lwm2m.models import ModelRegistry
-from coap_peer import Msg, RawServer
+from coap_peer import Msg, RawServer, build, code, uint
 from emulator.testing.host import EmulatorProcess
 
 SEED = int(os.environ.get("COAP_FUZZ_SEED", "7252"))
@@ -60,10 +60,6 @@ OK = b"\r\nOK\r\n"
 # --------------------------------------------------------------------------------------------- CoAP
 CON, NON, ACK, RST = 0, 1, 2, 3
 TYPES = ("CON", "NON", "ACK", "RST")
-
-
-def code(c: int, d: int) -> int:
-    return (c << 5) | d
 
 
 def code_str(c: int) -> str:
@@ -94,36 +90,6 @@ UNKNOWN_ELECTIVE = (2, 10, 16, 18, 22, 24, 26, 30, 62, 100, 1000, 2048, 65000)
 CONTENT_FORMATS = (0, 40, 42, 1541, 1542, 1543, 11542, 11543, 60, 65535)
 DATA_CFS = (0, 42, 1541, 1542, 1543, 11542, 11543)      # the formats a write may use
 NO_DATA_CFS = (40, 60, 65535)                           # link-format, CBOR, unassigned
-
-
-def uint(v: int) -> bytes:
-    return b"" if v == 0 else v.to_bytes((v.bit_length() + 7) // 8, "big")
-
-
-def _ext(n: int) -> tuple[int, bytes]:
-    if n < 13:
-        return n, b""
-    if n < 269:
-        return 13, bytes([n - 13])
-    return 14, struct.pack("!H", n - 269)
-
-
-def build(mtype: int, c: int, mid: int, token: bytes = b"", options=(), payload: bytes = b"", *,
-          version: int = 1, tkl: int | None = None) -> bytes:
-    """A CoAP datagram; options are (number, bytes) pairs (sorted here, repeats kept in order)."""
-    tkl = len(token) if tkl is None else tkl
-    out = bytearray(struct.pack("!BBH", (version << 6) | (mtype << 4) | (tkl & 0x0F), c, mid & 0xFFFF))
-    out += token
-    last = 0
-    for num, val in sorted(options, key=lambda o: o[0]):
-        d, dx = _ext(num - last)
-        ln, lx = _ext(len(val))
-        out.append((d << 4) | ln)
-        out += dx + lx + val
-        last = num
-    if payload:
-        out += b"\xff" + payload
-    return bytes(out)
 
 
 def with_mid(data: bytes, mid: int) -> bytes:
@@ -1650,3 +1616,20 @@ def test_seam_datagram_hooks_drop_change_and_count(tmp_path):
         loop.run_until_complete(go())
     finally:
         loop.close()
+
+
+def test_a_late_error_of_a_settled_request_prints_no_traceback(caplog):
+    """aiocoap 0.4.17 logs, with a traceback, an error that reaches a request whose response was
+    already settled (the agent disabled or timed out while an ICMP error was on its way). The seam
+    turns exactly that record into a debug line; other errors still show."""
+    import logging
+
+    from emulator.lwm2m import coap
+    coap.exclusive_ports()
+    caplog.set_level(logging.DEBUG)
+    aiolog = logging.getLogger("coap-server")
+    aiolog.error("Exception in BlockwiseRequest runner neither went to response nor to observation: %s",
+                 "NetworkError", exc_info=OSError("unreachable"))
+    aiolog.error("something else")
+    shown = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert [r.getMessage() for r in shown] == ["something else"]

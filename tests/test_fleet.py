@@ -175,9 +175,11 @@ def test_fleet_in_two_processes_gives_disjoint_identities(leshan, tmp_path):
 def test_fleet_behaviours_pty_and_a_failing_expectation(leshan, tmp_path):
     prefix = f"fb-{uuid.uuid4().hex[:6]}-"
     churn = tmp_path / "churn.toml"
-    churn.write_text('[scenario]\nname = "churn"\n\n[[step]]\nat = 1\nsend = "AT#LWM2MENA=0"\n'
-                     'expect = "CLIENT_DISABLED"\nwithin = 10\n\n[[step]]\nafter = 1\nsend = "AT#LWM2MENA=1"\n'
-                     'expect = \'LWM2M-TLT:"REGISTERED"\'\nwithin = 10\n')
+    # at = 0 of a behaviour is its modem's registration: a disable then deregisters (it would not if the
+    # behaviour started before the REGISTERED URC)
+    churn.write_text('[scenario]\nname = "churn"\n\n[[step]]\nat = 0\nsend = "AT#LWM2MENA=0"\n'
+                     'expect = \'LWM2M-TLT:"DEREGISTERED"\'\nwithin = 10\n\n[[step]]\nafter = 1\n'
+                     'send = "AT#LWM2MENA=1"\nexpect = \'LWM2M-TLT:"REGISTERED"\'\nwithin = 10\n')
     wrong = tmp_path / "wrong.toml"
     wrong.write_text('[[step]]\nat = 0\nsend = "AT+CGSN"\nexpect = "^NEVER$"\nwithin = 2\n')
     out = tmp_path / "out.json"
@@ -252,3 +254,43 @@ def test_fleet_refuses_bad_arguments(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "emulator", "fleet", "--count", "1", "--lwm2m-server",
                            "coap://127.0.0.1:99999"], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2 and "lwm2m-server" in proc.stderr
+
+
+def test_fleet_options_are_never_abbreviated_and_paths_are_checked_first(tmp_path):
+    """`--proc 2` would reach every child again (a fork without end): only whole option names."""
+    def fleet(*args):
+        return subprocess.run([sys.executable, "-m", "emulator", "fleet", "--count", "2", "--lwm2m-server",
+                               "coap://127.0.0.1:9", "--duration", "1", "--progress", "0", *args],
+                              capture_output=True, text=True, timeout=60)
+    r = fleet("--proc", "2")
+    assert r.returncode == 2 and "unrecognized arguments: --proc" in r.stderr
+    r = fleet("--json", str(tmp_path / "nodir" / "out.json"))
+    assert r.returncode == 2 and "no folder" in r.stderr
+    r = fleet("--processes", "2", "--control", str(tmp_path / "nodir" / "c.sock"))
+    assert r.returncode == 2 and "cannot open control socket" in r.stderr and "Traceback" not in r.stderr
+    r = fleet("--shard-count", "3")
+    assert r.returncode == 2 and "--shard-count" in r.stderr
+
+
+def test_a_live_control_socket_is_never_taken_over(tmp_path):
+    sock = tmp_path / "c.sock"
+    first = _fleet(tmp_path, "--count", "2", "--lwm2m-server", "coap://127.0.0.1:9", "--control", str(sock),
+                   "--ptys", "1", "--progress", "0")
+    try:
+        assert first.stdout.readline().strip() == f"control: {sock}"
+        assert first.stdout.readline().startswith("modem 0 port ")
+        second = subprocess.run([sys.executable, "-m", "emulator", "fleet", "--count", "1", "--lwm2m-server",
+                                 "coap://127.0.0.1:9", "--control", str(sock), "--duration", "1"],
+                                capture_output=True, text=True, timeout=60)
+        assert second.returncode == 2 and "already listens" in second.stderr
+        status = json.loads(_ctl(sock, "--json", "status").stdout)
+        assert status["count"] == 2                                  # still the first fleet
+        pty = _ctl(sock, "at", "--modem", "0", "AT")                 # modem 0 belongs to its PTY host
+        assert pty.returncode == 1 and "has a PTY" in pty.stderr
+        ok = _ctl(sock, "at", "--modem", "1", "ATE0")
+        assert ok.returncode == 0 and ok.stdout.split() == ["OK"]
+        from emulator.control import request
+        assert request(sock, {"verb": "at", "modem": True, "line": "AT"})["ok"] is False
+    finally:
+        _stop(first, tmp_path)
+    assert not sock.exists()

@@ -110,6 +110,18 @@ def _mode(path):
     return stat.S_IMODE(os.stat(path).st_mode)
 
 
+def test_a_shared_state_folder_is_left_as_it_is(tmp_path):
+    """--state-dir /tmp must never chmod /tmp: a sticky (shared) folder keeps its mode, the files in
+    it are still private."""
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    os.chmod(shared, 0o1777)
+    with EmulatorProcess(shared) as emu, emu.open() as h:
+        assert h.cmd('AT#LWM2MINJKEYS=0,1,"ep","id","goodkey"') == OK
+    assert stat.S_IMODE(os.stat(shared).st_mode) == 0o1777
+    assert _mode(shared / "nvm.json") == 0o600 and _mode(shared / "fs") == 0o700
+
+
 def test_state_files_are_private_and_a_refused_key_is_never_saved(tmp_path):
     state = tmp_path / "state"
     (state / "fs" / "XML").mkdir(parents=True)

@@ -35,3 +35,19 @@ def test_bad_profile_is_refused(tmp_path):
     r = subprocess.run([sys.executable, "-m", "emulator", "--profile", str(bad), "--state-dir", str(tmp_path / "s")],
                        capture_output=True, text=True, timeout=30)
     assert r.returncode == 2 and "cannot read profile" in r.stderr
+
+
+def test_derived_profile_equals_a_merged_one_and_shares_untouched_sections():
+    """Fleets build one profile per modem with Profile.derived: the same data as merging the
+    overrides into the base, the untouched sections shared with the base, the base unchanged."""
+    from emulator.modem.profile import Profile
+    base = Profile({"network": {"operator": "X"}, "identity": {"model": "NE910C1-E1"}})
+    over = {"identity": {"imei": "354938100000019", "serial": "354938100000019"},
+            "sim": {"imsi": "001010000000019"}, "lwm2m": {"endpoint": "ep-19", "servers": {"10": ["coap://127.0.0.1:1", 0]}}}
+    want = Profile({"network": {"operator": "X"}, "identity": {"model": "NE910C1-E1", **over["identity"]},
+                    "sim": over["sim"], "lwm2m": over["lwm2m"]})
+    got = Profile.derived(base, over)
+    assert got.data == want.data
+    assert got["network"] is base["network"] and got["gnss"] is base["gnss"]
+    assert got["identity"] is not base["identity"] and base["identity"]["imei"] == "354938100000001"
+    assert base["lwm2m"]["endpoint"] == "" and "10" in base["lwm2m"]["servers"] and "11" in got["lwm2m"]["servers"]

@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
-from functools import lru_cache
+import re
 from typing import TYPE_CHECKING, Any
 
 from ..modem.nvm import NvmFull
@@ -37,9 +37,13 @@ _SECRET_NAME = b"INJKEYS"          # #LWM2MINJKEYS carries a PSK key
 _MASK = b"***"
 
 
+_BLANKS = bytes(range(0x21))           # spaces and control bytes
+_SPECIAL = re.compile(rb"[\x00-\x1f/]")   # bytes _pump looks at one by one (S3/S4/S5 below 0x20, A/)
+
+
 def _squeeze(line: bytes) -> bytes:
     """The line without spaces and control bytes, upper-cased: how the parser sees a name."""
-    return bytes(b for b in line if b > 0x20).upper()
+    return bytes(line).translate(None, _BLANKS).upper()
 
 
 def is_secret_line(line: bytes) -> bool:
@@ -93,8 +97,10 @@ class Engine:
         self.modem = modem
         self.registry = registry
         self.clean_output = clean_output
-        self._parse = lru_cache(maxsize=512)(self._parse_uncached)
         self._parser = parser
+        self._parse = getattr(parser, "parse_line", None) or self._parse_uncached
+        self._out = bytearray()            # response bytes held while a feed is processed (one write)
+        self._holding = False
         self._in = bytearray()
         self._line = bytearray()
         self._overflow = False
@@ -118,21 +124,51 @@ class Engine:
         everything else is part of a response and is never dropped."""
         if self.on_output:
             self.on_output(data, False)
-        self.modem.port.write(data, droppable=urc)
+        if urc:
+            self._flush_out()
+            self.modem.port.write(data, droppable=True)
+        elif self._holding:
+            self._out += data
+        else:
+            self._flush_out()
+            self.modem.port.write(data)
+
+    def _flush_out(self) -> None:
+        """Write the response bytes held so far (echo, answers) to the port in one piece."""
+        if self._out:
+            data, self._out = bytes(self._out), bytearray()
+            self.modem.port.write(data)
+
+    def _held(self, fn, *args) -> None:
+        """Run fn with response output held, then written at once: a chain of synchronous commands
+        reaches the host as one write, in the same order and bytes as written one by one."""
+        if self._holding:
+            fn(*args)
+            return
+        self._holding = True
+        try:
+            fn(*args)
+        finally:
+            self._holding = False
+            self._flush_out()
 
     @property
     def _s(self):
         return self.modem.settings
 
     def _crlf(self) -> bytes:
-        return bytes((self._s.get("S3"), self._s.get("S4")))
+        v = self.modem.settings.values
+        return bytes((v["S3"], v["S4"]))
 
     def format_info(self, lines: list[str], lf_join: bool) -> bytes:
         if not lines:
             return b""
-        crlf = self._crlf()
-        if self._s.get("V") == 0:
+        v = self.modem.settings.values
+        crlf = bytes((v["S3"], v["S4"]))
+        if v["V"] == 0:
             return b"".join(l.encode("latin-1", "replace") + crlf for l in lines)
+        if len(lines) == 1:
+            return crlf + lines[0].encode("latin-1", "replace") + crlf
         sep = b"\n" if (lf_join and not self.clean_output) else crlf
         return crlf + sep.join(l.encode("latin-1", "replace") for l in lines) + crlf
 
@@ -170,7 +206,7 @@ class Engine:
     def feed(self, data: bytes) -> None:
         self._in += data
         if not self._busy or self._raw is not None:
-            self._pump()
+            self._held(self._pump)
 
     def reset_input(self) -> None:
         """Power cycle: forget the partial line and pending input."""
@@ -179,6 +215,7 @@ class Engine:
         self._raw_line.clear()
         self._overflow = False
         self._urcs.clear()
+        self._flush_out()                  # what was answered before the power cycle still goes out
 
     def _pump(self) -> None:
         if self._raw is not None:
@@ -191,8 +228,23 @@ class Engine:
             echo_on = self._s.get("E") == 1
             data = self._in
             i = 0
+            n = len(data)
             run_line = None
-            while i < len(data):
+            plain = s3 < 0x20 and s5 < 0x20      # then only _SPECIAL bytes need a look of their own
+            while i < n:
+                if plain:
+                    m = _SPECIAL.search(data, i)
+                    j = m.start() if m is not None else n
+                    if j > i:                   # a run of ordinary bytes: into the line at once
+                        room = LINE_LIMIT + 9 - len(self._line)
+                        if j - i > room:
+                            if room > 0:
+                                self._line += data[i:i + room]
+                            self._overflow = True
+                        else:
+                            self._line += data[i:j]
+                        i = j
+                        continue
                 b = data[i]
                 i += 1
                 if b == s3:
@@ -218,7 +270,7 @@ class Engine:
                     self._overflow = True
             echo_end = i
             if echo_on and echo_end:
-                self.modem.port.write(bytes(data[:echo_end]))     # the tap sees it once the line is whole
+                self._echo(bytes(data[:echo_end]))      # the tap sees it once the line is whole
             self._raw_line += data[:echo_end]
             del data[:echo_end]
             if run_line is not None:
@@ -230,6 +282,12 @@ class Engine:
                     self._run_line(*self._last_line)
                 else:
                     self._run_line(run_line, overflow)
+
+    def _echo(self, data: bytes) -> None:
+        if self._holding:
+            self._out += data
+        else:
+            self.modem.port.write(data)
 
     def _tap_line(self, line: bytes, echoed: bool) -> None:
         """A line is complete: show its raw bytes (masked if it carries a secret) to the taps."""
@@ -313,11 +371,12 @@ class Engine:
                 log.debug("syntax error in %r: %s", body, exc)
             self._finish("ERROR")
             return
-        self._run_commands(list(cmds))
+        self._run_commands(cmds)
 
-    def _run_commands(self, cmds: list[Command]) -> None:
-        while cmds:
-            cmd = cmds.pop(0)
+    def _run_commands(self, cmds) -> None:
+        """Run the commands of a line in order; the first error ends the line (V.25ter)."""
+        write, fmt = self.write, self.format_info
+        for k, cmd in enumerate(cmds):
             try:
                 spec, result = self._dispatch(cmd)
             except AtError as err:
@@ -330,8 +389,13 @@ class Engine:
                 self._log_failure(cmd.name, exc)
                 self._finish("ERROR")
                 return
-            if inspect.isawaitable(result):
-                self._task = asyncio.ensure_future(self._await_then_continue(spec, result, cmds))
+            if result is None:
+                continue
+            if isinstance(result, str):     # the common answer: one information line
+                write(fmt((result,), spec.lf_join))
+                continue
+            if result.__class__ not in _PLAIN and inspect.isawaitable(result):
+                self._task = asyncio.ensure_future(self._await_then_continue(spec, result, list(cmds[k + 1:])))
                 return
             self._emit(spec, result)
         self._finish("OK")
@@ -372,8 +436,9 @@ class Engine:
     def _emit(self, spec: Spec, result: Any) -> None:
         if result is None:
             return
-        lines = [result] if isinstance(result, str) else list(result)
-        self.write(self.format_info(lines, spec.lf_join))
+        lines = (result,) if isinstance(result, str) else list(result)
+        if lines:
+            self.write(self.format_info(lines, spec.lf_join))
 
     def _dispatch(self, cmd: Command) -> tuple[Spec, Any]:
         spec = self.registry.lookup(cmd.name)
@@ -417,6 +482,8 @@ class Engine:
         self.write(self.format_final(text))
         self._busy = False
         after, self._after_final = self._after_final, []
+        if after:
+            self._flush_out()              # the final result code reaches the host before e.g. a reboot
         for fn in after:
             fn()
         self._flush_urcs()
@@ -426,6 +493,8 @@ class Engine:
         if self._task and not self._task.done():
             self._task.cancel()
 
+
+_PLAIN = (str, list, tuple)     # handler results that are surely not awaitable (the common ones)
 
 # A handler that ends the line itself (e.g. #REBOOT after its OK) returns this.
 _NO_RESULT = object()

@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 from ..control import ControlError, ControlServer, request
+from ..lwm2m.coap import server_uri_problem
 from ..modem.profile import Profile, ProfileError
 from ..scenarios.format import ScenarioError, load as load_scenario
 from .identity import IdentityError, IdentityPlan, shard_slice
@@ -25,7 +26,7 @@ from .runner import Fleet, FleetOptions, percentile
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="telit-emu fleet",
+    p = argparse.ArgumentParser(prog="telit-emu fleet", allow_abbrev=False,
                                 description="Run N emulated modules (full modems, one event loop per "
                                             "process) against one LwM2M server.")
     p.add_argument("--count", type=int, required=True, help="modems in the whole fleet")
@@ -57,21 +58,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--progress", type=float, default=1.0, metavar="SECONDS",
                    help="seconds between progress lines on stderr (0: none)")
     p.add_argument("--samples", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)   # a shard of --processes
     return p
-
-
-def _uri_problem(uri: str) -> str | None:
-    from urllib.parse import urlsplit
-    try:
-        parts = urlsplit(uri)
-        port = parts.port
-    except ValueError as exc:
-        return str(exc)
-    if parts.scheme not in ("coap", "coaps") or not parts.hostname:
-        return "must be coap://host[:port] or coaps://host[:port]"
-    if port == 0:
-        return "port 0 is not a server port"
-    return None
 
 
 def _behaviours(specs: list[str]):
@@ -107,7 +95,7 @@ def main(argv: list[str]) -> int:
     if args.count < 1:
         say("--count must be >= 1")
         return 2
-    problem = _uri_problem(args.lwm2m_server)
+    problem = server_uri_problem(args.lwm2m_server)
     if problem:
         say(f"--lwm2m-server {args.lwm2m_server!r}: {problem}")
         return 2
@@ -115,6 +103,12 @@ def main(argv: list[str]) -> int:
     if shard_index is None:
         shard_index = int(os.environ.get("JOB_COMPLETION_INDEX", "0") or 0)
     plan = IdentityPlan(args.imei_base, args.imsi_base, args.iccid_base, args.endpoint_prefix)
+    if args.shard_count > args.count * max(1, args.processes) and not args.child:
+        say("--shard-count cannot exceed --count")
+        return 2
+    if args.json is not None and not args.json.parent.is_dir():
+        say(f"--json {args.json}: no folder {args.json.parent}")
+        return 2
     try:
         plan.validate(args.count)
         shard_slice(args.count, shard_index, args.shard_count)
@@ -137,10 +131,11 @@ def main(argv: list[str]) -> int:
                         profile=profile if args.profile else None, time_scale=args.time_scale,
                         duration=args.duration, progress=args.progress, samples=args.samples)
     _raise_nofile(len(opts.indexes) * 2 + 256)
-    return asyncio.run(_single(opts, control, args.json))
+    return asyncio.run(_single(opts, control, args.json, announce=not args.child))
 
 
-async def _single(opts: FleetOptions, control: Path | None, json_path: Path | None) -> int:
+async def _single(opts: FleetOptions, control: Path | None, json_path: Path | None, *,
+                  announce: bool = True) -> int:
     fleet = Fleet(opts)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -153,23 +148,29 @@ async def _single(opts: FleetOptions, control: Path | None, json_path: Path | No
         except ControlError as exc:
             print(f"telit-emu fleet: {exc}", file=sys.stderr)
             return 2
-        print(f"control: {control}", flush=True)
+        if announce:
+            print(f"control: {control}", flush=True)
     try:
         summary = await fleet.run()
     finally:
         if server is not None:
             await server.close()
-    _report(summary, json_path)
-    return 0
+    return 0 if _report(summary, json_path) else 1
 
 
-def _report(summary: dict, json_path: Path | None) -> None:
+def _report(summary: dict, json_path: Path | None) -> bool:
+    """Print the summary on stderr and write it to ``json_path``; False when it could not be written."""
     short = {k: v for k, v in summary.items() if k not in ("endpoints", "registration_ms")}
     print("fleet summary: " + json.dumps(short), file=sys.stderr, flush=True)
     if json_path is not None:
         tmp = json_path.with_name(f".{json_path.name}.tmp")
-        tmp.write_text(json.dumps(summary, indent=1) + "\n")
-        os.replace(tmp, json_path)
+        try:
+            tmp.write_text(json.dumps(summary, indent=1) + "\n")
+            os.replace(tmp, json_path)
+        except OSError as exc:
+            print(f"telit-emu fleet: cannot write {json_path}: {exc}", file=sys.stderr)
+            return False
+    return True
 
 
 # ---------------------------------------------------------------------- several processes
@@ -190,54 +191,41 @@ def _strip(argv: list[str], names: set[str]) -> list[str]:
 
 
 async def _parent(args, argv: list[str], shard_index: int, control: Path | None) -> int:
+    """Run the fleet as ``--processes`` child shards; always stops them and cleans up, whatever fails."""
     procs = args.processes
-    tmp = Path(tempfile.mkdtemp(prefix="telit-fleet-"))
-    os.chmod(tmp, 0o700)
-    base = _strip(argv, {"--processes", "--shard-index", "--shard-count", "--json", "--control", "--progress"})
-    children = []
-    for k in range(procs):
-        sub_index = shard_index * procs + k
-        sub_count = args.shard_count * procs
-        ctl = tmp / f"c{k}.sock"
-        out = tmp / f"s{k}.json"
-        cmd = [sys.executable, "-m", "emulator", "fleet", *base, "--shard-index", str(sub_index),
-               "--shard-count", str(sub_count), "--json", str(out), "--control", str(ctl),
-               "--progress", "0", "--samples"]
-        if args.state_dir is None and "--ephemeral" not in base:
-            cmd.append("--ephemeral")
-        proc = subprocess.Popen(cmd, stdout=sys.stdout, stderr=sys.stderr, start_new_session=True)
-        children.append((proc, ctl, out, shard_slice(args.count, sub_index, sub_count)))
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+    children: list[tuple[subprocess.Popen, Path, Path, range]] = []
 
     def child_for(index):
-        for proc, ctl, _, rng in children:
+        if isinstance(index, bool) or not isinstance(index, int):
+            return None
+        for _, ctl, _, rng in children:
             if index in rng:
                 return ctl
         return None
 
-    async def forward(ctl, req):
-        return await asyncio.to_thread(request, ctl, req)
+    async def forward(ctl, req, timeout=10.0):
+        return await asyncio.to_thread(request, ctl, req, timeout)
 
     async def at(req):
-        ctl = child_for(req.get("modem", 0)) if isinstance(req.get("modem", 0), int) else None
+        ctl = child_for(req.get("modem", 0))
         if ctl is None:
             raise ControlError(f"no modem {req.get('modem')!r} in this fleet")
-        return await forward(ctl, req)
+        wait = req.get("timeout", 10)
+        wait = float(wait) if isinstance(wait, (int, float)) and not isinstance(wait, bool) else 10.0
+        return await forward(ctl, req, min(wait, 300.0) + 5.0)
 
     async def status(req):
-        total: dict = {"ok": True}
+        total: dict = {"ok": True, "failures": {}}
         for _, ctl, _, _ in children:
             try:
                 part = await forward(ctl, {"verb": "status"})
             except ControlError:
                 continue
             for key, value in part.items():
-                if isinstance(value, bool):
-                    continue
-                if isinstance(value, (int, float)):
+                if key == "failures" and isinstance(value, dict):
+                    for kind, n in value.items():
+                        total["failures"][kind] = total["failures"].get(kind, 0) + n
+                elif isinstance(value, (int, float)) and not isinstance(value, bool):
                     total[key] = total.get(key, 0) + value
         return total
 
@@ -245,45 +233,73 @@ async def _parent(args, argv: list[str], shard_index: int, control: Path | None)
         return await forward(children[0][1], req)
 
     server = None
-    if control is not None:
+    if control is not None:                 # before any child starts: a bad path stops nothing
         server = ControlServer(control, {"at": at, "status": status, "time": time_})
-        await server.start()
-        print(f"control: {control}", flush=True)
-    t0 = time.monotonic()
-    while not stop.is_set() and any(p.poll() is None for p, *_ in children):
         try:
-            await asyncio.wait_for(stop.wait(), args.progress or 1.0)
-        except asyncio.TimeoutError:
-            pass
-        if args.progress and not stop.is_set():
-            c = await status({})
-            if "count" in c:
-                print(f"fleet: {time.monotonic() - t0:7.1f} s  registered {c.get('registered', 0)}/{args.count}  "
-                      f"pending {c.get('pending', 0)}  retrying {c.get('retrying', 0)}  failed {c.get('failed', 0)}"
-                      f"  ({procs} processes)", file=sys.stderr, flush=True)
-    for proc, *_ in children:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGINT)
-    for proc, *_ in children:
-        try:
-            await asyncio.wait_for(asyncio.to_thread(proc.wait), 60)
-        except asyncio.TimeoutError:
-            proc.kill()
-    if server is not None:
-        await server.close()
-    parts = []
-    for proc, _, out, _ in children:
-        try:
-            parts.append(json.loads(out.read_text()))
-        except (OSError, ValueError):
-            parts.append(None)
+            await server.start()
+        except ControlError as exc:
+            print(f"telit-emu fleet: {exc}", file=sys.stderr)
+            return 2
+    tmp = Path(tempfile.mkdtemp(prefix="telit-fleet-"))
+    os.chmod(tmp, 0o700)
+    names = {"--processes", "--shard-index", "--shard-count", "--json", "--control", "--progress"}
+    base = _strip(argv, names)
+    parts: list[dict | None] = []
+    try:
+        for k in range(procs):
+            sub_index = shard_index * procs + k
+            sub_count = args.shard_count * procs
+            ctl, out = tmp / f"c{k}.sock", tmp / f"s{k}.json"
+            cmd = [sys.executable, "-m", "emulator", "fleet", *base, "--shard-index", str(sub_index),
+                   "--shard-count", str(sub_count), "--json", str(out), "--control", str(ctl),
+                   "--progress", "0", "--samples", "--child", "--processes", "1"]
+            if args.state_dir is None and "--ephemeral" not in base:
+                cmd.append("--ephemeral")
+            proc = subprocess.Popen(cmd, stdout=sys.stdout, stderr=sys.stderr, start_new_session=True)
+            children.append((proc, ctl, out, shard_slice(args.count, sub_index, sub_count)))
+        if server is not None:
+            print(f"control: {control}", flush=True)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        t0 = time.monotonic()
+        while not stop.is_set() and any(p.poll() is None for p, *_ in children):
+            try:
+                await asyncio.wait_for(stop.wait(), args.progress or 1.0)
+            except asyncio.TimeoutError:
+                pass
+            if args.progress and not stop.is_set():
+                c = await status({})
+                if "count" in c:
+                    print(f"fleet: {time.monotonic() - t0:7.1f} s  registered {c.get('registered', 0)}/{args.count}"
+                          f"  pending {c.get('pending', 0)}  retrying {c.get('retrying', 0)}  "
+                          f"failed {c.get('failed', 0)}  ({procs} processes)", file=sys.stderr, flush=True)
+    finally:
+        for proc, *_ in children:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGINT)
+        for proc, *_ in children:
+            try:
+                await asyncio.wait_for(asyncio.to_thread(proc.wait), 60)
+            except asyncio.TimeoutError:
+                proc.kill()
+        if server is not None:
+            await server.close()
+        for _, _, out, _ in children:
+            try:
+                parts.append(json.loads(out.read_text()))
+            except (OSError, ValueError):
+                parts.append(None)
+        for f in tmp.iterdir():
+            f.unlink()
+        tmp.rmdir()
     summary = merge_summaries([p for p in parts if p], procs)
-    summary["failures"]["process"] = summary["failures"].get("process", 0) + sum(1 for p in parts if p is None)
-    _report(summary, args.json)
-    for f in tmp.iterdir():
-        f.unlink()
-    tmp.rmdir()
-    return 0 if all(p is not None for p in parts) else 1
+    lost = sum(1 for p in parts if p is None)
+    if lost:
+        summary["failures"]["process"] = summary["failures"].get("process", 0) + lost
+    written = _report(summary, args.json)
+    return 0 if written and not lost else 1
 
 
 def merge_summaries(parts: list[dict], processes: int) -> dict:

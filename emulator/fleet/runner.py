@@ -70,7 +70,7 @@ class FleetModem:
     """One modem of the fleet and what the fleet knows of it."""
 
     __slots__ = ("ident", "modem", "tap", "feed", "pty", "state", "enabled_at", "registered_ms",
-                 "attempts_failed", "behaviour", "task")
+                 "attempts_failed", "behaviour", "task", "_lock", "_registered")
 
     def __init__(self, ident: Identity, modem: Modem, tap: LineTap, pty: bool):
         self.ident = ident
@@ -84,14 +84,34 @@ class FleetModem:
         self.attempts_failed = 0
         self.behaviour: Scenario | None = None
         self.task: asyncio.Task | None = None
+        self._lock: asyncio.Lock | None = None
+        self._registered: asyncio.Future | None = None
+
+    @property
+    def lock(self) -> asyncio.Lock:
+        """Serialises the AT exchanges the fleet itself has with this modem (arrival, control)."""
+        if self._lock is None:
+            self._lock = asyncio.Lock()
+        return self._lock
+
+    async def until_registered(self) -> bool:
+        """Wait for the modem's REGISTERED URC; False when it failed (FORCE_EXIT) instead."""
+        if self.state == REGISTERED:
+            return True
+        if self.state == FAILED:
+            return False
+        self._registered = asyncio.get_running_loop().create_future()
+        try:
+            return await self._registered
+        finally:
+            self._registered = None
+
+    def settle(self, registered: bool) -> None:
+        if self._registered is not None and not self._registered.done():
+            self._registered.set_result(registered)
 
     def send(self, line: str) -> None:
         self.feed(line.encode("latin-1", "replace") + b"\r")
-
-
-def agent_of(modem: Modem):
-    """The modem's LwM2M agent."""
-    return modem.agent
 
 
 def _rss_kb() -> int:
@@ -137,20 +157,18 @@ class Fleet:
         self._arrivals: asyncio.Task | None = None
         self._progress_task: asyncio.Task | None = None
         self._ranks: dict[int, int] | None = None
+        self._base_profile: Profile | None = None
 
     # ------------------------------------------------------------------ building
     def _profile_for(self, ident: Identity) -> Profile:
-        base = self.opts.profile.data if self.opts.profile else None
-        data = {"identity": {"imei": ident.imei, "serial": ident.imei},
-                "sim": {"imsi": ident.imsi, "iccid": ident.iccid},
-                "lwm2m": {"endpoint": ident.endpoint}}
-        if base:
-            import copy
-            merged = copy.deepcopy(base)
-            for section, values in data.items():
-                merged.setdefault(section, {}).update(values)
-            data = merged
-        return Profile(data)
+        """The fleet's profile with this modem's identity; the sections it leaves alone are shared by
+        every modem of the fleet (read-only)."""
+        if self._base_profile is None:
+            self._base_profile = self.opts.profile or Profile()
+        return Profile.derived(self._base_profile, {
+            "identity": {"imei": ident.imei, "serial": ident.imei},
+            "sim": {"imsi": ident.imsi, "iccid": ident.iccid},
+            "lwm2m": {"endpoint": ident.endpoint}})
 
     def _behaviour_for(self, index: int) -> Scenario | None:
         """Behaviour shares are exact over the whole fleet and spread over its indexes: the indexes are
@@ -212,6 +230,7 @@ class Fleet:
             if m.state != REGISTERED and m.registered_ms is None:
                 m.registered_ms = (time.monotonic() - m.enabled_at) * 1000.0
             m.state = REGISTERED
+            m.settle(True)
         elif '"REGISTERING"' in line or '"BOOTSTRAPPING"' in line:
             if m.state == REGISTERED:
                 self._fail("reregistration")
@@ -219,6 +238,7 @@ class Fleet:
         elif '"FORCE_EXIT"' in line:
             m.state = FAILED
             self._fail("force_exit")
+            m.settle(False)
         elif '"CLIENT_DISABLED"' in line:
             if m.state not in (FAILED, DISABLED) and not self._stopping and m.state != IDLE:
                 m.state = DISABLED
@@ -249,12 +269,12 @@ class Fleet:
                 undo()
         m.state = PENDING
         m.enabled_at = time.monotonic()
-        answer = await at_exchange(m.feed, m.tap.listen, "AT#LWM2MENA=1", 30.0)
+        answer = await at_exchange(m.feed, m.tap.listen, "AT#LWM2MENA=1", 30.0, m.lock)
         if not answer.get("ok") or answer.get("final") != "OK":
             m.state = FAILED
             self._fail("enable_error")
             return
-        if m.behaviour is not None:
+        if m.behaviour is not None and await m.until_registered():
             runner = HostRunner(m.behaviour, self.clock, m.send, m.tap.listen)
             failure = await runner.run()
             if failure is not None:
@@ -342,15 +362,8 @@ class Fleet:
         for m in self.members:
             if m.task and not m.task.done():
                 m.task.cancel()
-        agents = [agent_of(m.modem) for m in self.members if m.state == REGISTERED]
-        for agent in agents:
-            agent.disable()
-        deadline = time.monotonic() + budget
-        while time.monotonic() < deadline and any(a.enabled for a in agents):
-            await asyncio.sleep(0.05)
-        for m in self.members:
-            m.modem.close()
-        await asyncio.sleep(0)
+        # each modem switches off as telit-emu does: a registered agent deregisters within the budget
+        await asyncio.gather(*(m.modem.aclose(budget) for m in self.members), return_exceptions=True)
         if self._tmp is not None:
             self._tmp.cleanup()
 
@@ -389,13 +402,16 @@ class Fleet:
     def handlers(self) -> dict:
         async def at(req: dict) -> dict:
             index = req.get("modem", 0)
-            m = self.by_index.get(index) if isinstance(index, int) else None
+            ok_index = isinstance(index, int) and not isinstance(index, bool)
+            m = self.by_index.get(index) if ok_index else None
             if m is None:
                 raise ControlError(f"no modem {index!r} in this fleet")
+            if m.pty:
+                raise ControlError(f"modem {index} has a PTY: its host program talks to it there")
             timeout = req.get("timeout", 10)
-            if not isinstance(timeout, (int, float)) or not 0 < timeout <= 300:
+            if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not 0 < timeout <= 300:
                 raise ControlError("timeout must be 0 < t <= 300 seconds")
-            return await at_exchange(m.feed, m.tap.listen, req.get("line"), float(timeout))
+            return await at_exchange(m.feed, m.tap.listen, req.get("line"), float(timeout), m.lock)
 
         async def time_(req: dict) -> dict:
             return {"ok": True, "time": self.clock.now(), "wall": self.clock.wall()}

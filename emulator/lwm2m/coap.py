@@ -32,6 +32,11 @@ Pinned: **aiocoap 0.4.17** (:data:`AIOCOAP_VERSION`). Each private internal used
   answers between them (in a fleet a few modems never saw their 2.01), and another process of the
   same user could bind the client's port and read its traffic. :func:`exclusive_ports` turns it off
   for the udp6 transport, so every client socket has a port of its own.
+* The ``coap`` / ``coap-server`` loggers: when a request the client already settled (cancelled at a
+  disable, a power-off or a timeout) fails later inside aiocoap (e.g. ICMP port unreachable), 0.4.17's
+  BlockwiseRequest runner logs the late error with a traceback ("should be unreachable"). That is no
+  fault of the module's: :func:`exclusive_ports` also installs :class:`_SettledRequestFilter`, which
+  turns exactly that record into a debug line of this module's logger.
 * The pipe given to ``render_to_pipe`` and observe numbering (:class:`ObserveFromOne`); declining an
   observation without tripping 0.4.17's cancellation path (:func:`decline_observation`).
 
@@ -204,6 +209,62 @@ def _peer(sockaddr) -> Peer:
     return (host, int(sockaddr[1]))
 
 
+def _plain_render_names(ctx: aiocoap.Context) -> None:
+    """aiocoap 0.4.17's Context.render_to_pipe runs each request in a new task named
+    "Rendering for %r" % request: the name alone (the repr of the message and its remote: address
+    parsing, interface names) cost more than serving a Read, and the task a loop iteration. The same
+    method, stepping the rendering at once: a request answered without waiting (a Read, a Write) is
+    done before this returns; one that waits goes on in a task from where it waits."""
+    if getattr(ctx, "_emu_plain_render", False):
+        return
+    from aiocoap.pipe import error_to_message
+
+    def render_to_pipe(pipe, ctx=ctx):
+        pipe = error_to_message(pipe, ctx.log)
+        coro = ctx._render_to_pipe(pipe)
+        try:
+            waits_on = coro.send(None)
+        except StopIteration:
+            return
+        except Exception as exc:          # what aiocoap's run_driving_pipe does with a failure
+            pipe.add_exception(exc)
+            return
+        task = asyncio.ensure_future(_go_on(coro, waits_on, pipe))
+        pipe.on_interest_end(task.cancel)
+    ctx.render_to_pipe = render_to_pipe
+    ctx._emu_plain_render = True
+
+
+async def _go_on(coro, waits_on, pipe) -> None:
+    """Drive a coroutine first stepped outside any task, from the future it yielded (``waits_on``;
+    None for a bare yield), as a Task would: wait for it, then step again; a cancellation of this task
+    is thrown into the coroutine. Exceptions end on the pipe, as in aiocoap's run_driving_pipe."""
+    while True:
+        throw = None
+        try:
+            if waits_on is None:
+                await asyncio.sleep(0)
+            else:
+                waits_on._asyncio_future_blocking = False
+                try:
+                    await waits_on
+                except asyncio.CancelledError:
+                    raise
+                except BaseException:     # the coroutine sees it itself when it takes the result
+                    pass
+        except asyncio.CancelledError as exc:
+            throw = exc
+        try:
+            waits_on = coro.send(None) if throw is None else coro.throw(throw)
+        except StopIteration:
+            return
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            pipe.add_exception(exc)
+            return
+
+
 def _is_answer(data: bytes) -> bool:
     """A response (2.xx-5.xx) or an empty ACK/RST: what a peer we sent a request to may send back."""
     if len(data) < 2:
@@ -260,6 +321,7 @@ class Seam:
     # ------------------------------------------------------------------ hooks
     def install(self, ctx: aiocoap.Context) -> None:
         """Hook every UDP message interface of ``ctx`` (see the module docstring)."""
+        _plain_render_names(ctx)
         for mman in message_managers(ctx):
             mi = getattr(mman, "message_interface", None)
             if mi is None or getattr(mi, "_emu_seam", None) is not None:
@@ -532,12 +594,19 @@ def follow_clock(ctx: aiocoap.Context, clock, rng=None) -> None:
         mman._store_response_for_duplicates = _store_response_for_duplicates
 
 
+_TUNINGS: dict = {}
+
+
 def tuning(reliable: bool | None = None) -> numbers.TransportTuning:
     """RFC 7252 default transmission parameters (timers run on the modem clock, see
-    :func:`follow_clock`); ``reliable`` True/False forces CON/NON for a notification."""
-    class Tuning(numbers.TransportTuning):
-        reliability = reliable
-    return Tuning()
+    :func:`follow_clock`); ``reliable`` True/False forces CON/NON for a notification. One read-only
+    instance per ``reliable`` value, shared (a class per call cost every modem and request ~1 KB)."""
+    got = _TUNINGS.get(reliable)
+    if got is None:
+        class Tuning(numbers.TransportTuning):
+            reliability = reliable
+        got = _TUNINGS[reliable] = Tuning()
+    return got
 
 
 # ---------------------------------------------------------------------------------------------- block-wise
@@ -726,10 +795,27 @@ async def resolve(server: ServerUri) -> tuple[Peer, str]:
 
 
 def exclusive_ports() -> None:
-    """Make aiocoap's udp6 transport bind without SO_REUSEPORT (see the module docstring)."""
+    """Make aiocoap's udp6 transport bind without SO_REUSEPORT, and quiet its log of late errors of
+    requests already settled (see the module docstring). Idempotent."""
     from aiocoap.transports import udp6
     if udp6.defaults.has_reuse_port is not _no_reuse_port:
         udp6.defaults.has_reuse_port = _no_reuse_port
+    for name in ("coap", "coap-server"):
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, _SettledRequestFilter) for f in logger.filters):
+            logger.addFilter(_SettledRequestFilter())
+
+
+class _SettledRequestFilter(logging.Filter):
+    """Drops aiocoap 0.4.17's traceback for an error of a request whose response was already settled."""
+
+    MARK = "neither went to response nor to observation"
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if self.MARK in str(record.msg):
+            log.debug("late error of a settled CoAP request: %s", record.args)
+            return False
+        return True
 
 
 def _no_reuse_port(*_args, **_kw) -> bool:

@@ -116,8 +116,10 @@ class Site(ObservableResource):
     def _too_large(self, request) -> aiocoap.Message | None:
         """4.13 with Size1 when the body, the Block1 transfer so far, or the announced Size1 exceeds the
         limit (checked before any block is kept, so nothing is ever partly written)."""
-        limit = self.body_limit(request)
         size = len(request.payload)
+        if not size and request.opt.block1 is None and request.opt.size1 is None:
+            return None                 # no body (a Read, Observe, Discover, Delete): nothing to weigh
+        limit = self.body_limit(request)
         block1 = coap.block1_of(request)
         if block1 is not None:
             size += block1[3]

@@ -37,9 +37,17 @@ def shared_parser() -> Parser:
     return _SHARED_PARSER
 
 
+_SHARED_REGISTRY: Registry | None = None
+
+
 def default_registry() -> Registry:
-    from ..commands import all_families
-    return Registry(all_families())
+    """The built-in commands. Read-only once built (specs and their handlers are module-level
+    declarations): modems of one process share it."""
+    global _SHARED_REGISTRY
+    if _SHARED_REGISTRY is None:
+        from ..commands import all_families
+        _SHARED_REGISTRY = Registry(all_families())
+    return _SHARED_REGISTRY
 
 
 class Modem:

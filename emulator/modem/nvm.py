@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import stat
 import re
 from pathlib import Path
 from typing import Any, Callable
@@ -38,11 +39,19 @@ class NvmFull(OSError):
 
 
 def secure_dir(path: Path) -> None:
-    """Create `path` (and parents) if needed and make it 0700, even when it already existed."""
+    """Create `path` (and parents) if needed and make it 0700, even when it already existed, unless it
+    is a shared folder (sticky bit, e.g. /tmp, or owned by another user): that one is left as it is,
+    with a warning, and only the files the emulator writes in it are private."""
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True, mode=DIR_MODE)
     try:
-        if (os.stat(path).st_mode & 0o777) != DIR_MODE:
+        st = os.stat(path)
+        if st.st_mode & stat.S_ISVTX or st.st_uid != os.getuid():
+            if st.st_mode & 0o077:
+                log.warning("%s is a shared folder (mode %o): left as it is; the state files in it "
+                            "are private", path, stat.S_IMODE(st.st_mode))
+            return
+        if (st.st_mode & 0o777) != DIR_MODE:
             os.chmod(path, DIR_MODE)
     except OSError as exc:
         log.warning("cannot make %s private: %s", path, exc)

@@ -118,6 +118,27 @@ class Profile:
             ident["serial"] = ident["imei"]
 
     @classmethod
+    def derived(cls, base: "Profile", overrides: dict[str, dict[str, Any]]) -> "Profile":
+        """A profile equal to ``Profile`` of base's data with ``overrides`` (section -> keys) merged in,
+        built cheaply for fleets: the sections it does not override are base's own dicts, shared (a
+        module reads its profile and never changes it). An overridden section is a shallow copy."""
+        prof = cls.__new__(cls)
+        data = dict(base.data)
+        for section, values in overrides.items():
+            merged = dict(data.get(section) or {})
+            for k, v in values.items():
+                if isinstance(v, dict) and isinstance(merged.get(k), dict):
+                    v = _merge(merged[k], v)
+                merged[k] = v
+            data[section] = merged
+        ident = data["identity"]
+        if not ident.get("serial"):
+            data["identity"] = ident = dict(ident)
+            ident["serial"] = ident["imei"]
+        prof.data = data
+        return prof
+
+    @classmethod
     def load(cls, path: str | Path | None) -> "Profile":
         if path is None:
             return cls()

@@ -206,6 +206,7 @@ _BUILT = {
     # kind: (main class = name of its .java file, extra Leshan libraries on the class path)
     "bsserver": ("TelitEmuLeshanBsServer", ()),
     "client": ("TelitEmuLeshanClient", CLIENT_LIBRARIES),
+    "fleet": ("TelitEmuLeshanFleet", CLIENT_LIBRARIES),      # N clients in one JVM (tools/bench_fleet.py)
 }
 
 
@@ -247,15 +248,15 @@ def _build_jar(kind: str, dest: Path) -> Path:
 
 
 def fetch_jar(kind: str = "server", cache_dir: str | os.PathLike | None = None) -> Path:
-    """Path of the runnable jar for ``kind`` ("server", "bsserver" or "client").
+    """Path of the runnable jar for ``kind`` ("server", "bsserver", "client" or "fleet").
 
     Downloads with ``mvn`` (and builds with ``javac`` for bsserver/client) into
     the cache on first use; later calls return the cached jar without running
     Maven. Raises :class:`LeshanToolingMissing` if a needed tool is absent and
     :class:`LeshanError` if the download or build fails.
     """
-    if kind not in ("server", "bsserver", "client"):
-        raise ValueError(f"kind must be 'server', 'bsserver' or 'client', not {kind!r}")
+    if kind not in ("server", "bsserver", "client", "fleet"):
+        raise ValueError(f"kind must be 'server', 'bsserver', 'client' or 'fleet', not {kind!r}")
     dest = _resolve_cache_dir(cache_dir)
     with _locked(dest):
         if kind == "server":
