@@ -97,9 +97,7 @@ class CoapClient:
         # a request abandoned (timeout, reboot) may still fail later inside aiocoap: consume that
         req.response.add_done_callback(lambda f: f.cancelled() or f.exception())
         try:
-            # shielded: a timeout or a cancelled session must not cancel aiocoap's own future (a late ICMP
-            # error would then be set on a cancelled future: InvalidStateError inside aiocoap)
-            return await self.clock.wait_for(asyncio.shield(req.response), timeout)
+            return await self.clock.wait_for(req.response, timeout)
         except asyncio.TimeoutError:
             self._drop_dtls()
             raise ClientError("timeout") from None
