@@ -104,7 +104,8 @@ async def run(args) -> int:
     tap = LineTap()
     trace = None
     if args.log:
-        trace = Trace(args.log, clock.now)
+        trace = Trace(args.log, clock.now, seed=args.seed if args.seed is not None else
+                      (scenario.seed if scenario else 0))
         port.on_drop = trace.dropped
         modem.link.watchers.append(trace.coap)
         modem.events.subscribe("*", trace.event)

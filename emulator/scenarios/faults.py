@@ -94,6 +94,8 @@ CATALOGUE: dict[str, Fault] = {f.name: f for f in (
           "retries after 30 s and 60 s, then FORCE_EXIT; a failed Update registers again; a CON "
           "notification ends in #LWM2MNFYACK ... \"NACK\"",
           (_SERVER,), lasting=True),
+    Fault("server.reachable", "the server can be reached again (the same as clear server.unreachable)",
+          "the next retransmission or retry gets through"),
     Fault("link.loss", "datagrams are lost at random",
           "CoAP retransmission recovers what it can (a CON request is tried 5 times); what it cannot is "
           "as for server.unreachable",
@@ -284,6 +286,9 @@ class FaultLayer:
 
     def _do_network_detach(self) -> None:
         self.modem.network.set_available(False)
+
+    def _do_server_reachable(self) -> None:
+        self.active.pop("server.unreachable", None)
 
     def _do_network_attach(self) -> None:
         self.modem.network.set_available(True)

@@ -3,8 +3,8 @@ times to a fresh emulated module (stepped clock) and report the first byte where
 differs from the recorded one.
 
 The ``host->module`` and ``module->host`` lines of the trace are replayed and compared, and its
-``fault`` / ``clear`` lines are applied again at their module times (with ``--seed``, the recorded
-run's seed, random faults choose the same); a capture holding only host and module lines (e.g. from a
+``fault`` / ``clear`` lines are applied again at their module times (seeded from the trace's
+``# seed`` line or ``--seed``, so random faults choose the same); a capture holding only host and module lines (e.g. from a
 real module, stamped in seconds or with wall-clock times) replays too. A
 ``masked`` host line (a secret the trace did not keep) is sent with ``***`` replaced by the value of
 ``--secret``; without it the replay stops there and says so. Masked module lines (the echo of a secret)
@@ -20,19 +20,21 @@ import asyncio
 import sys
 import tempfile
 
-from .trace import read_fault_lines, read_port_lines
+from .trace import read_fault_lines, read_port_lines, read_seed
 
 SETTLE = 5.0          # module seconds given to the module after the last host line (URCs still due)
 
 
-async def replay(path: str, *, secret: str | None = None, server: str | None = None, seed: int = 0,
-                 out=print) -> int:
+async def replay(path: str, *, secret: str | None = None, server: str | None = None,
+                 seed: int | None = None, out=print) -> int:
     from ..fleet.port import LinePort
     from ..modem.core import Modem
     from .faults import FaultError, FaultLayer
     from .stepped import SteppedClock
 
     entries = read_port_lines(path)
+    if seed is None:
+        seed = read_seed(path) or 0
     if not entries:
         out(f"{path}: no host->module / module->host lines")
         return 2
@@ -109,7 +111,8 @@ def main(argv: list[str]) -> int:
     p.add_argument("file")
     p.add_argument("--secret", help="the value of the masked secret (sent where the trace shows ***)")
     p.add_argument("--lwm2m-server", metavar="URI", help="the factory LwM2M server of the replaying module")
-    p.add_argument("--seed", type=int, default=0, help="seed of the replayed faults' random choices")
+    p.add_argument("--seed", type=int, default=None,
+                   help="seed of the replayed faults' random choices (default: the trace's '# seed' line, else 0)")
     args = p.parse_args(argv)
     try:
         return asyncio.run(replay(args.file, secret=args.secret, server=args.lwm2m_server, seed=args.seed,

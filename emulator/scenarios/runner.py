@@ -111,7 +111,7 @@ async def run_scenario(scenario: Scenario, *, server: str | None = None, bootstr
         (f"{server}|0" if server else None)
     port = LinePort()
     modem = Modem(port, state_dir, clock=clock, lwm2m_server=factory)
-    trace = Trace(record, clock.now) if record else None
+    trace = Trace(record, clock.now, seed=scenario.seed) if record else None
     faults = FaultLayer(modem, scenario.seed, note=trace.fault if trace else None)
     modem.link.gated = True
     log = ServerLog(faults)

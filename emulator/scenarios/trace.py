@@ -2,6 +2,7 @@
 module time, so two runs of one scenario and seed can be diffed byte for byte. Format (version 1)::
 
     # telit-emu trace 1
+    # seed 7
     0.000 host->module b'AT#LWM2MENA=1\\r'
     0.000 module->host b'AT#LWM2MENA=1\\r\\r\\nOK\\r\\n'
     0.000 host->module masked b'AT#LWM2MINJKEYS***\\r'
@@ -41,7 +42,7 @@ MAX_PAYLOAD = 512
 class Trace:
     """Writes a trace to ``path`` (created 0600). ``now()`` gives module seconds."""
 
-    def __init__(self, path: str | os.PathLike, now: Callable[[], float]):
+    def __init__(self, path: str | os.PathLike, now: Callable[[], float], seed: int | None = None):
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         self.fh = open(fd, "w", buffering=1, encoding="utf-8")
         self.now = now
@@ -49,6 +50,8 @@ class Trace:
         self._pending = {"host->module": bytearray(), "module->host": bytearray()}
         self._locations: list[str] = []
         self.fh.write(HEADER + "\n")
+        if seed is not None:
+            self.fh.write(f"# seed {seed}\n")
 
     def _stamp(self) -> str:
         return f"{self.now() - self._t0:.3f}"
@@ -192,3 +195,15 @@ def read_fault_lines(path: str | os.PathLike) -> list[tuple[float, str, str, dic
                 params = dict(kv.split("=", 1) for kv in m.group("params").split())
                 out.append((float(m.group("t")), m.group("verb"), m.group("name"), params, n))
     return out
+
+
+def read_seed(path: str | os.PathLike) -> int | None:
+    """The ``# seed N`` header line of a trace, if any."""
+    with open(path, encoding="utf-8") as fh:
+        for raw in fh:
+            m = re.match(r"# seed (-?\d+)$", raw.strip())
+            if m:
+                return int(m.group(1))
+            if not raw.startswith("#"):
+                return None
+    return None
