@@ -227,3 +227,27 @@ def test_live_scenario_runs_faults_while_the_host_drives_the_port(tmp_path):
         while "done: every expectation held" not in emu.stderr_text() and time.monotonic() < deadline:
             time.sleep(0.1)
         assert "scenario: done: every expectation held" in emu.stderr_text(), emu.stderr_text()
+
+
+def test_stepped_clock_waits_for_a_real_peer_that_answers_late(tmp_path):
+    """The server holds its answer to Register for 0.3 s of real time: with --stepped the module's
+    clock does not move on meanwhile (no retransmission, no timeout), the exchange completes."""
+    import threading
+    from emulator.testing.raw_server import RawServer
+    sc = parse('[scenario]\nseed = 1\n[[step]]\nat = 3\nsend = "AT#LWM2MENA=1"\n'
+               'expect = \'LWM2M-TLT:"REGISTERED"\'\nwithin = 300\n', "late.toml")
+    rec = tmp_path / "late.trace"
+    with RawServer() as srv:
+        srv.hold("register")
+
+        def release():
+            srv.wait("register", timeout=30)
+            time.sleep(0.3)
+            srv.release("register")
+        t = threading.Thread(target=release, daemon=True)
+        t.start()
+        ok, lines = _run(sc, server=srv.uri, record=str(rec))
+        t.join(5)
+    assert ok, lines
+    text = rec.read_text()
+    assert text.count("coap up CON POST /rd?") == 1, text      # never retransmitted
