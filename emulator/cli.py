@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from .clock import RealClock
+from .clock import ManualClock, RealClock
 from .modem.core import Modem
 from .modem.profile import Profile, ProfileError
 from .modem.nvm import default_state_dir, secure_dir
@@ -37,7 +37,18 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"the module's non-volatile memory and file system (default: {default_state_dir()})")
     p.add_argument("--profile", metavar="TOML", help="module profile overriding identity, SIM, network "
                    "and LwM2M defaults (see README)")
-    p.add_argument("--log", metavar="FILE", help="write a timestamped trace of every byte in and out to FILE")
+    p.add_argument("--record", "--log", dest="log", metavar="FILE",
+                   help="write the trace (module-time stamps: serial bytes both ways, CoAP in summary, faults, "
+                        "events; see README) to FILE; --log is the same option")
+    p.add_argument("--control", metavar="PATH", type=Path,
+                   help="the control socket (default: <state dir>/control.sock); see telit-emu ctl")
+    p.add_argument("--scenario", metavar="FILE",
+                   help="run the faults of a scenario file on the module clock while a host drives the port "
+                        "(send steps are refused; expect steps are checked and reported on stderr)")
+    p.add_argument("--seed", type=int, default=None, help="seed of the faults' random choices (default: the "
+                   "scenario's, else 0)")
+    p.add_argument("--manual-clock", action="store_true",
+                   help="module time moves only with 'telit-emu ctl advance SECONDS'")
     p.add_argument("--clean-output", action="store_true",
                    help="strict <CR><LF> framing instead of the real firmware's bare-<LF> multi-line answers")
     p.add_argument("--time-scale", type=float, default=1.0, metavar="X",
@@ -49,63 +60,6 @@ def build_parser() -> argparse.ArgumentParser:
                    help="with --lwm2m-server: the server is a bootstrap server")
     p.add_argument("-v", "--verbose", action="count", default=0, help="more diagnostic logging on stderr")
     return p
-
-
-class Trace:
-    """--log: host->module and module->host bytes, one timestamped line per line of traffic.
-
-    The engine hands over host input a whole line at a time (so a line split across writes is
-    judged whole) and masks a line that carries a #LWM2MINJKEYS key, in the input and in its echo:
-    such a line is written as `<arrow> masked b'AT#LWM2MINJKEYS***\r'`, so a replay can tell it
-    apart. The file is created 0600.
-    """
-
-    def __init__(self, path: str):
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-        self.fh = open(fd, "a", buffering=1, encoding="utf-8")
-        self._pending = {"host->module": bytearray(), "module->host": bytearray()}
-
-    def _line(self, arrow: str, data: bytes, masked: bool = False) -> None:
-        ts = time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime()) + f".{int(time.time() * 1000) % 1000:03d}"
-        self.fh.write(f"{ts} {arrow}{' masked' if masked else ''} {data!r}\n")
-
-    def _feed(self, arrow: str, data: bytes, masked: bool) -> None:
-        buf = self._pending[arrow]
-        if masked:
-            if buf:
-                self._line(arrow, bytes(buf))
-                buf.clear()
-            self._line(arrow, data, masked=True)
-            return
-        buf += data
-        while True:
-            cut = max(buf.rfind(b"\r"), buf.rfind(b"\n"))
-            if cut < 0:
-                break
-            chunk = bytes(buf[:cut + 1])
-            del buf[:cut + 1]
-            self._line(arrow, chunk)
-        if len(buf) > 1024 or buf.endswith(b">>>"):
-            self._line(arrow, bytes(buf))
-            buf.clear()
-
-    def host_to_module(self, data: bytes, masked: bool = False) -> None:
-        self._feed("host->module", data, masked)
-
-    def module_to_host(self, data: bytes, masked: bool = False) -> None:
-        self._feed("module->host", data, masked)
-
-    def dropped(self, data: bytes) -> None:
-        self.note(f"dropped-urc {data!r}")      # the host was not reading: this whole URC line was dropped
-
-    def flush(self) -> None:
-        for arrow, buf in self._pending.items():
-            if buf:
-                self._line(arrow, bytes(buf))
-                buf.clear()
-
-    def note(self, text: str) -> None:
-        self.fh.write(f"{time.strftime('%Y-%m-%dT%H:%M:%S')} ## {text}\n")
 
 
 async def run(args) -> int:
@@ -122,17 +76,48 @@ async def run(args) -> int:
     server = None
     if args.lwm2m_server:
         server = f"{args.lwm2m_server}|{1 if args.lwm2m_bootstrap else 0}"
-    modem = Modem(port, state_dir, profile=profile, clock=RealClock(args.time_scale),
+    scenario = None
+    if args.scenario:
+        from .scenarios.format import ScenarioError, load
+        try:
+            scenario = load(args.scenario)
+        except ScenarioError as exc:
+            print(f"telit-emu: {exc}", file=sys.stderr)
+            return 2
+        refused = [s.line for s in scenario.steps if s.send is not None]
+        if refused:
+            print(f"telit-emu: --scenario {args.scenario}: steps with 'send' are refused while a host drives "
+                  f"the port (lines {', '.join(map(str, refused))})", file=sys.stderr)
+            return 2
+    clock = ManualClock() if args.manual_clock else RealClock(args.time_scale)
+    modem = Modem(port, state_dir, profile=profile, clock=clock,
                   clean_output=args.clean_output, lwm2m_server=server)
     # an NVM problem (corrupt file, sections of the wrong shape) is logged once, on stderr, by the NVM
+    from .fleet.port import LineTap
+    from .scenarios.faults import FaultLayer
+    from .scenarios.trace import Trace
+    tap = LineTap()
     trace = None
     if args.log:
-        trace = Trace(args.log)
-        modem.engine.on_input = trace.host_to_module
-        modem.engine.on_output = trace.module_to_host
+        trace = Trace(args.log, clock.now, seed=args.seed if args.seed is not None else
+                      (scenario.seed if scenario else 0))
         port.on_drop = trace.dropped
-        trace.note(f"port {port.path} state {state_dir}")
+        modem.link.watchers.append(trace.coap)
+        modem.events.subscribe("*", trace.event)
         logging.getLogger("emulator.port").addHandler(_TraceHandler(trace))
+    seed = args.seed if args.seed is not None else (scenario.seed if scenario else 0)
+    faults = FaultLayer(modem, seed, note=trace.fault if trace else None)
+
+    def on_output(data: bytes, masked: bool = False) -> None:
+        if trace:
+            trace.module_to_host(data, masked)
+        tap.write(data)
+    modem.engine.on_output = on_output
+    if trace:
+        modem.engine.on_input = trace.host_to_module
+    control = await _control_socket(args, state_dir, modem, tap, faults, clock)
+    if control is False:
+        return 2
     print(f"port: {port.path}", flush=True)
     if args.link:
         print(f"link: {args.link}", flush=True)
@@ -141,11 +126,67 @@ async def run(args) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     modem.start()
+    live = None
+    if scenario is not None:
+        live = asyncio.ensure_future(_live_scenario(scenario, modem, tap, faults, clock))
     await stop.wait()
+    if live is not None:
+        live.cancel()
+    modem.link.gated = False           # the Deregister at exit is not a fault's to drop
     await modem.aclose()               # a registered agent deregisters (within 2 s) before exit
+    if control:
+        await control.close()
     if trace:
-        trace.flush()
+        trace.close()
     return 0
+
+
+async def _control_socket(args, state_dir, modem, tap, faults, clock):
+    """The control socket: at --control PATH (failing loudly), else <state dir>/control.sock (a
+    warning when that cannot be used). Returns the server, None, or False (an explicit path failed)."""
+    from .control import ControlError, ControlServer, at_exchange, default_path, fault_handlers
+
+    async def at(req: dict) -> dict:
+        if req.get("modem", 0) != 0:
+            raise ControlError("a single emulator has only modem 0")
+        timeout = req.get("timeout", 10)
+        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not 0 < timeout <= 300:
+            raise ControlError("timeout must be 0 < t <= 300 seconds")
+        return await at_exchange(modem.engine.feed, tap.listen, req.get("line"), float(timeout))
+
+    async def time_(req: dict) -> dict:
+        return {"ok": True, "time": clock.now(), "wall": clock.wall()}
+
+    async def status(req: dict) -> dict:
+        agent = modem.agent
+        return {"ok": True, "status": agent.status, "registered": agent.registered,
+                "faults": sorted(faults.active)}
+
+    server = ControlServer(args.control or default_path(state_dir),
+                           {"at": at, "time": time_, "status": status, **fault_handlers(faults, clock)})
+    try:
+        await server.start()
+    except ControlError as exc:
+        if args.control is not None:
+            print(f"telit-emu: {exc}", file=sys.stderr)
+            return False
+        logging.getLogger("emulator").warning("no control socket: %s", exc)
+        return None
+    return server
+
+
+async def _live_scenario(scenario, modem, tap, faults, clock) -> None:
+    """--scenario: the file's faults on the module clock; expect steps watch the port; results on stderr."""
+    from .scenarios.host import HostRunner
+
+    def report(text: str) -> None:
+        print(f"scenario: {text}", file=sys.stderr, flush=True)
+
+    def refuse(line: str) -> None:           # never called: send steps were refused at start
+        raise RuntimeError("send refused")
+    runner = HostRunner(scenario, clock, refuse, tap.listen, faults=faults, report=report)
+    failure = await runner.run()
+    report(f"FAILED at line {failure.step.line}: {failure.reason}" if failure else "done: every expectation held")
 
 
 def _logging(verbose: int) -> None:
@@ -156,7 +197,7 @@ def _logging(verbose: int) -> None:
 
 
 class _TraceHandler(logging.Handler):
-    def __init__(self, trace: Trace):
+    def __init__(self, trace):
         super().__init__(logging.WARNING)
         self.trace = trace
 
@@ -170,6 +211,14 @@ def main(argv=None) -> int:
         from .fleet.cli import main as fleet_main
         _logging(0)
         return fleet_main(argv[1:])
+    if argv and argv[0] == "scenario":
+        from .scenarios.runner import main as scenario_main
+        _logging(0)
+        return scenario_main(argv[1:])
+    if argv and argv[0] == "replay":
+        from .scenarios.replay import main as replay_main
+        _logging(0)
+        return replay_main(argv[1:])
     if argv and argv[0] == "ctl":
         from .control import main as ctl_main
         return ctl_main(argv[1:])

@@ -11,6 +11,15 @@ Each request is one JSON object on one line; each answer is one JSON object on o
     ``{"ok": true, "time": <module seconds since start>, "wall": <module Unix time>}``.
 ``{"verb": "status"}``
     the fleet's counters (see emulator/fleet/runner.py), for a single emulator its agent's state.
+``{"verb": "fault", "name": "link.loss", "params": {"rate": 0.3}}``
+    applies a fault of the catalogue (emulator/scenarios/faults.py) to the modem (single emulator);
+    answers ``{"ok": true, "fault": NAME, "params": {...all parameters...}}``; an unknown fault or
+    parameter is ``ok: false`` with the reason.
+``{"verb": "clear", "name": "link.loss"}``
+    ends a lasting fault: ``{"ok": true}``.
+``{"verb": "advance", "seconds": 30}``
+    moves a manual module clock (``telit-emu --manual-clock``) forward, firing the timers due:
+    ``{"ok": true, "time": <module seconds>}``; ``ok: false`` on a real or scaled clock.
 
 An unknown verb or a malformed line is answered ``ok: false``; the connection stays open.
 ``telit-emu ctl`` is the command-line client.
@@ -170,6 +179,39 @@ async def at_exchange(feed: Callable[[bytes], None], listen, line: str, timeout:
     return {"ok": True, "lines": lines, "final": final}
 
 
+def fault_handlers(faults, clock) -> dict[str, Handler]:
+    """The verbs fault / clear / advance for one modem's FaultLayer and clock."""
+    from .scenarios.faults import FaultError
+
+    async def fault(req: dict) -> dict:
+        params = req.get("params") or {}
+        if not isinstance(req.get("name"), str) or not isinstance(params, dict):
+            raise ControlError("fault needs a 'name' and optional 'params' object")
+        try:
+            used = faults.apply(req["name"], **params)
+        except FaultError as exc:
+            raise ControlError(str(exc)) from None
+        return {"ok": True, "fault": req["name"], "params": used}
+
+    async def clear(req: dict) -> dict:
+        try:
+            faults.clear(str(req.get("name")))
+        except FaultError as exc:
+            raise ControlError(str(exc)) from None
+        return {"ok": True}
+
+    async def advance(req: dict) -> dict:
+        seconds = req.get("seconds")
+        if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not 0 <= seconds <= 10 ** 7:
+            raise ControlError("seconds must be a number 0..1e7")
+        if not hasattr(clock, "advance"):
+            raise ControlError("the module clock is not stepped (start telit-emu with --manual-clock)")
+        await clock.advance(float(seconds))
+        return {"ok": True, "time": clock.now()}
+
+    return {"fault": fault, "clear": clear, "advance": advance}
+
+
 def request(path: str | Path, req: dict[str, Any], timeout: float = 30.0) -> dict:
     """Client side: send one request to the control socket at ``path`` and return its answer."""
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
@@ -217,6 +259,13 @@ def main(argv: list[str]) -> int:
     at.add_argument("line")
     verbs.add_parser("time", help="module time")
     verbs.add_parser("status", help="counters of the fleet or state of the agent")
+    fl = verbs.add_parser("fault", help="apply a fault: NAME [k=v ...] (telit-emu scenario faults lists them)")
+    fl.add_argument("name")
+    fl.add_argument("params", nargs="*", metavar="k=v")
+    cl = verbs.add_parser("clear", help="end a lasting fault")
+    cl.add_argument("name")
+    adv = verbs.add_parser("advance", help="move a manual module clock forward")
+    adv.add_argument("seconds", type=float)
     args = p.parse_args(argv)
     if args.control is not None:
         path = args.control
@@ -226,6 +275,19 @@ def main(argv: list[str]) -> int:
     req: dict[str, Any] = {"verb": args.verb}
     if args.verb == "at":
         req.update(modem=args.modem, line=args.line, timeout=args.timeout)
+    elif args.verb in ("fault", "clear"):
+        req["name"] = args.name
+        if args.verb == "fault":
+            params = {}
+            for kv in args.params:
+                key, eq, value = kv.partition("=")
+                if not eq or not key:
+                    print(f"telit-emu ctl: {kv!r} is not k=v", file=sys.stderr)
+                    return 2
+                params[key] = value
+            req["params"] = params
+    elif args.verb == "advance":
+        req["seconds"] = args.seconds
     try:
         answer = request(path, req, timeout=(args.timeout if args.verb == "at" else 10.0) + 5.0)
     except (ControlError, OSError) as exc:

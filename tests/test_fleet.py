@@ -58,8 +58,8 @@ def test_scenario_errors_name_the_line():
         parse(text, "f.toml")
     with pytest.raises(ScenarioError, match=r":3: unknown key 'sed'"):
         parse('[scenario]\nname = "x"\nsed = 1\n', "g.toml")
-    with pytest.raises(ScenarioError, match=r":6: 'fault' steps are not supported"):
-        parse('[scenario]\nname = "x"\n\n[[step]]\nat = 0\nfault = "server.unreachable"\n', "h.toml")
+    with pytest.raises(ScenarioError, match=r":6: unknown fault 'server.unreachabl'"):
+        parse('[scenario]\nname = "x"\n\n[[step]]\nat = 0\nfault = "server.unreachabl"\n', "h.toml")
     with pytest.raises(ScenarioError, match="repeat"):
         parse('[[step]]\nat = 0\nsend = "AT"\nrepeat = { every = 0, times = 2 }\n', "i.toml")
 

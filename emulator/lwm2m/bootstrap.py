@@ -97,7 +97,8 @@ class Bootstrap:
                 self._finished = asyncio.get_running_loop().create_future()
                 self.site.bootstrapping = True
                 if self.client is None:
-                    self.client = CoapClient(agent.clock, self.site, psk=agent.psk_for(self.server))
+                    self.client = CoapClient(agent.clock, self.site, psk=agent.psk_for(self.server),
+                                             link=agent.modem.link)
                 try:
                     await self.client.bootstrap_request(self.server.uri, agent.endpoint)
                     servers = await agent.clock.wait_for(asyncio.shield(self._finished), BOOTSTRAP_FINISH_TIMEOUT)

@@ -36,7 +36,7 @@ class CoapClient:
     requests to (a FOTA file server) are taken too; every other datagram is ignored (:class:`coap.Seam`).
     CoAP timers run on ``clock``."""
 
-    def __init__(self, clock, site, psk: tuple[bytes, bytes] | None = None, tracker=None):
+    def __init__(self, clock, site, psk: tuple[bytes, bytes] | None = None, tracker=None, link=None):
         self.clock = clock
         self.site = site
         self.psk = psk
@@ -44,6 +44,8 @@ class CoapClient:
         self.tuning = coap.tuning()
         self.ctx: aiocoap.Context | None = None
         self.seam = coap.Seam(clock)
+        if link is not None:                 # the module's data path (emulator/modem/link.py): faults, trace
+            link.attach(self.seam)
         self.location: tuple[str, ...] | None = None
         self.server: str | None = None
 
@@ -60,6 +62,7 @@ class CoapClient:
             raise ClientError(f"server {server!r}: {exc}") from None
         bind = coap.bind_address(local)
         self.seam.allow_server(peer)
+        coap.exclusive_ports()                  # for the udp6 socket under DTLS too
         if srv.scheme == "coaps" and self.psk is not None:
             from . import dtls
             try:
@@ -67,13 +70,12 @@ class CoapClient:
             except dtls.DtlsError as exc:
                 raise ClientError(f"DTLS: {exc}") from None
         else:
-            coap.exclusive_ports()
             try:
                 self.ctx = await aiocoap.Context.create_server_context(self.site, bind=bind, transports=["udp6"])
             except OSError as exc:
                 raise ClientError(f"cannot bind {bind}: {exc}") from None
         self.seam.install(self.ctx)
-        coap.follow_clock(self.ctx, self.clock)
+        coap.follow_clock(self.ctx, self.clock, rng=self.seam.rng)
         if self.tracker is not None:
             self.tracker.install(self.ctx)
 

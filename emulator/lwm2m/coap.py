@@ -13,6 +13,10 @@ Pinned: **aiocoap 0.4.17** (:data:`AIOCOAP_VERSION`). Each private internal used
 * ``MessageManager.loop`` (messagemanager.py): retransmission, EMPTY_ACK_DELAY and dedup timers run on
   ``loop.call_later``; replaced by a loop whose ``call_later`` is the modem clock's (stepped or scaled),
   so CoAP timers follow the modem's time.
+* ``MessageManager._schedule_retransmit``: the first ACK timeout is drawn from aiocoap's module-global
+  ``random``; a fault scenario draws it from its seed instead (:func:`follow_clock`'s ``rng``).
+* ``MessageInterfaceTinyDTLS._connection_for_address`` and each ``DTLSClientConnection``'s ``_write``,
+  ``_start`` and datagram protocol: the fault hooks see DTLS records too (:meth:`Seam._hook_dtls`).
 * ``MessageManager._deduplicate_message`` / ``_store_response_for_duplicates`` / ``_recent_messages``:
   0.4.17 keeps every received message id for EXCHANGE_LIFETIME (247 s) with one loop timer each (a
   flood of 50,000 requests held ~80 MB). Replaced by a bounded cache (:class:`RecentMessages`).
@@ -291,6 +295,13 @@ class Seam:
         self._logged_count = 0
         self._receivers: list[Callable[[bytes, object], None]] = []
         self.interfaces: list = []
+        self._addresses: dict[Peer, object] = {}      # peer -> the socket address aiocoap uses for it
+        self._ancdata: dict[Peer, list] = {}          # peer -> ancillary data of its last datagram (pktinfo)
+        self._dtls_in: dict[Peer, Callable[[bytes], None]] = {}     # peer -> feed a record to its session
+        self._dtls_out: dict[Peer, Callable[[bytes], None]] = {}    # peer -> send a record, no hooks
+        #: an optional random.Random for the first retransmission timeout (RFC 7252 4.2's random
+        #: factor): a fault scenario seeds it so that two runs retransmit at the same module times
+        self.rng = None
 
     # ------------------------------------------------------------------ policy
     def allow_server(self, peer: Peer) -> None:
@@ -320,6 +331,8 @@ class Seam:
                 transport.max_size = RECEIVE_BUFFER
             if hasattr(mi, "datagram_msg_received"):
                 self._hook_udp(mi)
+            elif hasattr(mi, "_connection_for_address"):
+                self._hook_dtls(mi)
             mi._emu_seam = self
             self.interfaces.append(mi)
 
@@ -331,6 +344,8 @@ class Seam:
             peer = _peer(address)
             if not seam._accept(data, peer):
                 return
+            seam._addresses[peer] = address
+            seam._ancdata[peer] = ancdata
             if seam.incoming is not None:
                 data = seam.incoming(data, peer)
                 if data is None:
@@ -343,25 +358,125 @@ class Seam:
         def send_(message):
             peer = _peer(message.remote.sockaddr)
             seam.contacted.add(peer)
+            seam._addresses[peer] = message.remote.sockaddr
             if seam.outgoing is None:
                 return send(message)
-            data = seam.outgoing(message.encode(), peer)
+            encoded = message.encode()
+            data = seam.outgoing(encoded, peer)
+            if data is encoded:                # passed unchanged: aiocoap's own send (it also notes
+                return send(message)           # the remote for ICMP errors that come back at once)
             if data is not None:
                 ancdata = []
                 if message.remote.pktinfo is not None:
                     ancdata.append((socket.IPPROTO_IPV6, socket.IPV6_PKTINFO, message.remote.pktinfo))
-                mi.transport.sendmsg(data, ancdata, 0, message.remote.sockaddr)
+                try:
+                    mi.transport.sendmsg(data, ancdata, 0, message.remote.sockaddr)
+                except Exception:
+                    log.exception("sendmsg to %s failed", peer)
 
         mi.datagram_msg_received = datagram_msg_received
         mi.send = send_
         self._receivers.append(received)
 
     def inject(self, data: bytes, sockaddr) -> None:
-        """Deliver ``data`` as a datagram from ``sockaddr`` (past the hooks: a fault scenario's delayed or
-        duplicated datagram). The stranger filter and the format check still apply."""
-        if not self._receivers or not self._accept(data, _peer(sockaddr)) or format_error(data) is not None:
+        """Deliver ``data`` as a datagram from ``sockaddr`` (a socket address, or a peer (host, port) this
+        seam has talked to), past the hooks: a fault scenario's delayed or duplicated datagram. The
+        stranger filter and the format check still apply. A DTLS record goes to its session."""
+        peer = _peer(sockaddr)
+        sockaddr = self._addresses.get(peer, sockaddr)
+        if not self._accept(data, peer):
             return
-        self._receivers[0](data, [], 0, sockaddr)
+        dtls = self._dtls_in.get(peer) if data[:1] and 20 <= data[0] <= 23 else None
+        if dtls is not None:
+            dtls(data)
+            return
+        if not self._receivers or format_error(data) is not None:
+            return
+        self._receivers[0](data, self._ancdata.get(peer, []), 0, sockaddr)
+
+    def transmit(self, data: bytes, peer: Peer) -> None:
+        """Send ``data`` to ``peer`` now, past the hooks (a fault scenario's delayed datagram)."""
+        dtls = self._dtls_out.get(peer)
+        if dtls is not None and data[:1] and 20 <= data[0] <= 23:
+            dtls(data)
+            return
+        address = self._addresses.get(peer)
+        for mi in self.interfaces:
+            transport = getattr(mi, "transport", None)
+            if address is not None and transport is not None and hasattr(transport, "sendmsg"):
+                try:
+                    transport.sendmsg(data, [], 0, address)
+                except OSError as exc:
+                    log.debug("late datagram to %s not sent: %s", peer, exc)
+                return
+
+    # ------------------------------------------------------------------ DTLS (tinydtls transport)
+
+    def _hook_dtls(self, mi) -> None:
+        """aiocoap 0.4.17's tinydtls transport: each DTLSClientConnection writes its records with
+        ``_write`` (through an accessor that looks the method up at call time) and feeds received ones
+        to ``_dtls_socket.handleMessage`` from its datagram protocol. Both are wrapped per connection, so
+        the fault hooks see DTLS records (handshake and application data) to and from the server."""
+        create = mi._connection_for_address
+        seam = self
+
+        def _connection_for_address(host, port, pskId, psk):
+            conn = create(host, port, pskId, psk)
+            if getattr(conn, "_emu_hooked", False):
+                return conn
+            conn._emu_hooked = True
+            peer = (host[7:] if host.startswith("::ffff:") else host, int(port))
+            seam.contacted.add(peer)
+            write = conn._write
+
+            def raw_write(data):
+                try:
+                    conn._transport.sendto(data)
+                except Exception:
+                    pass
+
+            def raw_read(data):
+                sock = getattr(conn, "_dtls_socket", None)
+                if sock is not None and getattr(conn, "_connection", None) is not None:
+                    sock.handleMessage(conn._connection, data)
+
+            def _write(recipient, data):
+                if seam.outgoing is not None:
+                    passed = seam.outgoing(bytes(data), peer)
+                    if passed is None:
+                        return len(data)
+                    data = passed
+                return write(recipient, data)
+
+            start = conn._start
+
+            async def _start():
+                task = asyncio.ensure_future(start())
+                for _ in range(200):              # until the datagram endpoint exists
+                    if getattr(conn, "_transport", None) is not None:
+                        break
+                    await asyncio.sleep(0)
+                proto = getattr(conn._transport, "_protocol", None)
+                if proto is not None and hasattr(proto, "datagram_received"):
+                    received = proto.datagram_received
+
+                    def datagram_received(data, addr):
+                        if seam.incoming is not None:
+                            data = seam.incoming(data, peer)
+                            if data is None:
+                                return
+                        received(data, addr)
+                    proto.datagram_received = datagram_received
+                return await task
+
+            conn._write = _write
+            seam._dtls_in[peer], seam._dtls_out[peer] = raw_read, raw_write
+            if hasattr(conn, "_startup") and not conn._startup.done():
+                conn._startup.cancel()
+                conn._startup = asyncio.ensure_future(_start())
+            return conn
+
+        mi._connection_for_address = _connection_for_address
 
 
 def message_managers(ctx: aiocoap.Context) -> list:
@@ -434,15 +549,32 @@ class RecentMessages:
         return sum(len(t) for t in self.peers.values())
 
 
-def follow_clock(ctx: aiocoap.Context, clock) -> None:
+def _seed_first_timeout(mman, rng) -> None:
+    """``MessageManager._schedule_retransmit(message, timeout, counter)``: the first ACK timeout (RFC 7252
+    4.2: ACK_TIMEOUT .. ACK_TIMEOUT * ACK_RANDOM_FACTOR) comes from ``rng`` instead of aiocoap's
+    module-global random; later ones double it, as aiocoap does."""
+    schedule = mman._schedule_retransmit
+
+    def _schedule_retransmit(message, timeout, retransmission_counter):
+        if retransmission_counter == 0:
+            t = message.transport_tuning
+            timeout = rng.uniform(t.ACK_TIMEOUT, t.ACK_TIMEOUT * t.ACK_RANDOM_FACTOR)
+        return schedule(message, timeout, retransmission_counter)
+    mman._schedule_retransmit = _schedule_retransmit
+
+
+def follow_clock(ctx: aiocoap.Context, clock, rng=None) -> None:
     """Make the context's CoAP timers (retransmissions, empty-ACK delay, duplicate detection) run on
-    ``clock`` and bound its duplicate-detection cache."""
+    ``clock`` and bound its duplicate-detection cache. ``rng`` (a random.Random): the first
+    retransmission timeout is drawn from it (deterministic runs)."""
     from aiocoap.numbers.types import CON
     for mman in message_managers(ctx):
         if getattr(mman, "_emu_clock", None) is not None:
             continue
         mman._emu_clock = clock
         mman.loop = _ClockLoop(clock, mman.loop)
+        if rng is not None and hasattr(mman, "_schedule_retransmit"):
+            _seed_first_timeout(mman, rng)
         recent = RecentMessages(clock, numbers.TransportTuning().EXCHANGE_LIFETIME)
         mman._recent_messages = recent
 
@@ -647,7 +779,12 @@ async def resolve(server: ServerUri) -> tuple[Peer, str]:
     """The server's address (host, port) and the local address that routes to it (a connected UDP
     socket's getsockname: 127.0.0.1 for a loopback server)."""
     loop = asyncio.get_running_loop()
-    infos = await loop.getaddrinfo(server.host, server.port, type=socket.SOCK_DGRAM)
+    try:                                  # an IP literal needs no resolver thread (a stepped clock
+        ip = ipaddress.ip_address(server.host)     # could move on while one runs)
+        infos = [(socket.AF_INET6 if ip.version == 6 else socket.AF_INET, socket.SOCK_DGRAM, 0, "",
+                  (server.host, server.port))]
+    except ValueError:
+        infos = await loop.getaddrinfo(server.host, server.port, type=socket.SOCK_DGRAM)
     if not infos:
         raise OSError(f"{server.host} does not resolve")
     family, _, _, _, sockaddr = infos[0]

@@ -137,7 +137,8 @@ class Registration:
 
     # ------------------------------------------------------------------ client
     def _new_client(self) -> CoapClient:
-        return CoapClient(self.agent.clock, self.site, tracker=self.tracker, psk=self.agent.psk_for(self.server))
+        return CoapClient(self.agent.clock, self.site, tracker=self.tracker, psk=self.agent.psk_for(self.server),
+                          link=self.agent.modem.link)
 
     def close(self, deregister_within: float | None = None) -> None:
         """Stop: cancel the task, forget observations and close the client in the background (after a

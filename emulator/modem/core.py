@@ -17,6 +17,7 @@ from ..port import Port
 from .events import EventBus
 from .fs import FileSystem
 from .gnss import GnssReceiver
+from .link import Link
 from .nvm import NVM
 from .power import PowerSupply
 from .profile import Profile
@@ -79,6 +80,7 @@ class Modem:
         self.network = Network(self, self.profile["network"])
         self.pdp = Pdp(self)
         self.power = PowerSupply(self, self.profile["battery"], self.profile["adc"])
+        self.link = Link(self)             # the data path to the servers: fault hooks, trace, stepped clock
         self.registry = registry or default_registry()
         self.engine = Engine(self, self.registry, shared_parser(), clean_output=clean_output)
         self.gnss = GnssReceiver(self)

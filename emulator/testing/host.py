@@ -49,6 +49,34 @@ class EmulatorProcess:
     def open(self, **kw) -> "AtHost":
         return AtHost(self.port, **kw)
 
+    # ------------------------------------------------------------------ the control socket
+    @property
+    def control_path(self) -> Path:
+        """The emulator's control socket (``<state dir>/control.sock``)."""
+        return self.state_dir / "control.sock"
+
+    def control(self, request: dict, timeout: float = 30.0) -> dict:
+        """One JSON request to the control socket (see emulator/control.py); its answer. Raises
+        RuntimeError when the answer is not ok."""
+        from ..control import request as control_request
+        answer = control_request(self.control_path, request, timeout=timeout)
+        if not answer.get("ok"):
+            raise RuntimeError(f"control {request.get('verb')}: {answer.get('error')}")
+        return answer
+
+    def fault(self, name: str, **params) -> dict:
+        """Apply a fault of the catalogue, e.g. ``fault("network.detach")`` or
+        ``fault("link.loss", rate=0.3)``; returns the parameters used."""
+        return self.control({"verb": "fault", "name": name, "params": params})["params"]
+
+    def clear(self, name: str) -> None:
+        """End a lasting fault."""
+        self.control({"verb": "clear", "name": name})
+
+    def advance(self, seconds: float) -> float:
+        """Move a ``--manual-clock`` module's time forward; returns the module time."""
+        return self.control({"verb": "advance", "seconds": seconds})["time"]
+
     def terminate(self, timeout: float = 5.0) -> float:
         """SIGTERM; returns the seconds it took to exit."""
         t0 = time.monotonic()

@@ -6,7 +6,9 @@ Installed with the package (entry point ``pytest11``), so a host project's tests
         my_driver = MyDriver(telit_port.path)          # open the PTY like a real UART
         ...
 
-``telit_module`` is the emulator process (``.port`` is the PTY path, ``.stderr_text()`` its log);
+``telit_module`` is the emulator process (``.port`` is the PTY path, ``.stderr_text()`` its log,
+``.fault("network.detach")`` / ``.fault("link.loss", rate=0.3)`` / ``.clear(name)`` apply and end faults
+of the catalogue through its control socket, ``.control({...})`` sends any control request);
 ``telit_port`` is a pyserial-based host helper already opened on it (``.cmd("AT")`` ...).
 Options: ``--telit-emu-args="--time-scale 10 --lwm2m-server coap://127.0.0.1:5683"`` adds emulator
 arguments to every module started.
