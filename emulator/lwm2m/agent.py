@@ -226,6 +226,12 @@ class Agent:
             out.insert(0, self.bootstrap.site)
         return out
 
+    def live_changed(self, path: tuple) -> None:
+        """A live (module-computed) value at ``path`` = (object, instance, resource) changed, e.g. the
+        signal strength /4/0/2 after a radio change: its observers at every server notify."""
+        for site in self.sites():
+            site.changed(tuple(path[:3]))
+
     def _drop_observations(self) -> None:
         for site in self.sites():
             site.drop_observations()
@@ -387,8 +393,7 @@ class Agent:
             return
         for rid in (7, 9, 20):
             if (3, 0, rid) in self.store.live:
-                for site in self.sites():
-                    site.changed((3, 0, rid))
+                self.live_changed((3, 0, rid))
 
     def _on_structure_change(self, path: tuple, event: str) -> None:
         """An instance came or went (host, server or module): the object's observations notify, an

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable
 
 if TYPE_CHECKING:
-    from .core import Modem
+    from .owner import ModemOwner as Modem
 
 log = logging.getLogger("emulator.link")
 
@@ -180,7 +180,8 @@ class Link:
     def _reopen_context(self) -> None:
         """The network dropped the agent's PDP context: the module activates it again to send."""
         agent = getattr(self.modem, "agent", None)
-        cid = getattr(agent, "params", (None,))[0]
+        params = getattr(agent, "params", None)
+        cid = getattr(params, "pdp_id", None)
         pdp = self.modem.pdp
         if agent is not None and getattr(agent, "enabled", False) and cid in pdp.contexts \
                 and not pdp.is_active(cid):

@@ -36,6 +36,7 @@ class ModemOwner(Protocol):
     gnss: Any               # emulator.modem.gnss.GnssReceiver
     engine: Any             # emulator.at.engine.Engine
     agent: Any              # emulator.lwm2m.agent.Agent
+    link: Any               # emulator.modem.link.Link (the module's data path)
 
     def urc(self, text: str) -> None: ...
 

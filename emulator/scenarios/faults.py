@@ -300,10 +300,11 @@ class FaultLayer:
             net._set_stat(5 if roaming else 1)
 
     def _do_network_signal(self, rssi: int) -> None:
-        self.modem.profile["network"]["rssi"] = rssi
+        # a section of its own: fleet modems may share the profile's read-only sections
+        self.modem.profile.data["network"] = dict(self.modem.profile["network"], rssi=rssi)
         agent = self.modem.agent
         if getattr(agent, "store", None) is not None:
-            agent.site.changed((4, 0, 2))
+            agent.live_changed((4, 0, 2))
 
     def _do_network_pdp_drop(self) -> None:
         self.modem.pdp.drop_all()

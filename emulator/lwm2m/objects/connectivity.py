@@ -20,7 +20,9 @@ class ConnectivityMonitoring(LwM2MObject):
         store.create_instance(4, 0, {0: 6, 1: {0: 6}, 2: rssi_dbm, 3: 0, 4: {0: ""}, 7: {0: ""},
                                      8: int(net["ci"], 16), 9: int(net["plmn"][3:]), 10: int(net["plmn"][:3])})
         store.live[(4, 0, 4)] = lambda: {0: self.ip_address()}
-        store.live[(4, 0, 2)] = lambda: rssi_dbm if m.network.registered else -140
+        # the signal is read live: a scenario's network.signal changes it while registered
+        store.live[(4, 0, 2)] = lambda: -(113 - 2 * int(m.profile["network"]["rssi"])) \
+            if m.network.registered else -140
 
     def ip_address(self) -> str:
         """The address of the agent's data context (#LWM2MENA <pdpId>), "" when it is not active."""
