@@ -82,9 +82,8 @@ async def replay(path: str, *, secret: str | None = None, server: str | None = N
             if status == 0:
                 await clock.sleep(SETTLE)
         finally:
-            modem.close(budget=0.2)
-            try:
-                await asyncio.wait_for(modem.agent.closed(), 2.0)
+            try:                                # switch off as telit-emu does, bounded
+                await asyncio.wait_for(modem.aclose(budget=0.2), 2.0)
             except asyncio.TimeoutError:
                 pass
             stop.set()

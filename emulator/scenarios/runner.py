@@ -136,9 +136,8 @@ async def run_scenario(scenario: Scenario, *, server: str | None = None, bootstr
         failure = await runner.run()
     finally:
         modem.link.gated = False
-        modem.close(budget=0.5)
-        try:
-            await asyncio.wait_for(modem.agent.closed(), 3.0)
+        try:                                # switch off as telit-emu does, bounded
+            await asyncio.wait_for(modem.aclose(budget=0.5), 3.0)
         except asyncio.TimeoutError:
             pass
         stop.set()
