@@ -94,6 +94,17 @@ class Context:
 
 
 class Engine:
+    """The V.25ter line engine of one modem (guide 2.1-2.2): bytes from the port in, answers out.
+
+    ``feed(bytes)`` takes what the host typed: echo (E), S3/S4/S5 line editing, ``A/`` and ``AT#/``
+    repeat, the 400-character limit (``LINE_LIMIT``; a longer line answers ERROR), ``;`` chains (the first
+    error ends the line), the ``#M2MWRITE`` data phase (``read_raw``). Each line is parsed by ``parser``
+    (grammar/at.lark through Lark, with its process-wide memo) and its commands run through ``registry``
+    (the declared commands); answers follow V0/V1, Q and ``+CMEE``. ``urc(text)`` writes an unsolicited
+    line, held back while a response is being written. ``on_input`` / ``on_output`` are taps
+    ``fn(bytes, masked)`` for the trace: a line carrying a ``#LWM2MINJKEYS`` key reaches them masked.
+    Errors never escape: a handler's exception answers ERROR and is logged by command name only."""
+
     def __init__(self, modem: "ModemOwner", registry: Registry, parser: Parser, *, clean_output: bool = False):
         self.modem = modem
         self.registry = registry
