@@ -251,3 +251,44 @@ def test_stepped_clock_waits_for_a_real_peer_that_answers_late(tmp_path):
     assert ok, lines
     text = rec.read_text()
     assert text.count("coap up CON POST /rd?") == 1, text      # never retransmitted
+
+
+def test_power_cut_during_an_m2mwrite_payload(tmp_path):
+    """power.cut point=m2mwrite: the supply goes once the >>> prompt is out; the file is not written (an
+    older file of that name keeps its content), the rest of the payload gets no answer, and after the
+    power comes back the module answers AT again."""
+    from emulator.fleet.port import LinePort
+    from emulator.modem.core import Modem
+    from emulator.scenarios.faults import FaultLayer
+    from emulator.scenarios.stepped import SteppedClock
+
+    async def main():
+        clock = SteppedClock()
+        port = LinePort()
+        modem = Modem(port, tmp_path / "s", clock=clock)
+        layer = FaultLayer(modem, 1)
+        lines: list[str] = []
+        port.tap.listen(lines.append)
+        modem.start()
+        await clock.advance(3)
+        port.feed(b'AT#M2MWRITE="/XML/a.xml",3\r')
+        await clock.advance(0.1)
+        port.feed(b"old")
+        await clock.advance(0.1)
+        assert modem.fs.read("/XML/a.xml") == b"old"
+        layer.apply("power.cut", point="m2mwrite", off=2.0)
+        lines.clear()
+        port.feed(b'AT#M2MWRITE="/XML/a.xml",6\r')
+        await clock.advance(0.1)
+        assert ">>>" in lines and not modem.powered            # prompt out, then the supply went
+        lines.clear()
+        port.feed(b"newnew")
+        await clock.advance(0.5)
+        assert lines == []                                     # the payload reached a dead module
+        await clock.advance(2)
+        assert modem.powered and modem.fs.read("/XML/a.xml") == b"old"
+        port.feed(b"AT\r")
+        await clock.advance(0.1)
+        assert "OK" in lines, lines
+        modem.close()
+    asyncio.run(main())

@@ -34,6 +34,8 @@ async def _(ctx, name, size):
     except FsError:
         raise AtError(UNABLE_TO_OPEN) from None
     ctx.write_raw(PROMPT)
+    # the data phase starts: scenarios may cut the power in the middle of the payload
+    ctx.modem.events.emit("m2mwrite", file=name, size=size)
     data = await ctx.read_raw(size, data_time_limit(size))
     try:
         fs.write(name, data)

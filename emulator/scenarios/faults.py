@@ -140,9 +140,12 @@ CATALOGUE: dict[str, Fault] = {f.name: f for f in (
           "after `off` s",
           "as power.reboot, but anything being written is lost: at point=fota_download the firmware "
           "object comes back with /5/0/3 = 0 (Idle) and /5/0/5 = 4 (connection lost during download); at "
-          "point=nvm_write the write in progress is lost (the NVM keeps its previous content)",
-          (Param("point", str, "now", "now, fota_download or nvm_write", choices=("now", "fota_download",
-                                                                                 "nvm_write")),
+          "point=nvm_write the write in progress is lost (the NVM keeps its previous content); at "
+          "point=m2mwrite (an #M2MWRITE payload under way) the file is not written (a file of that name "
+          "keeps its old content) and the payload's remaining bytes reach a module that is off or "
+          "rebooting: no answer",
+          (Param("point", str, "now", "now, fota_download, nvm_write or m2mwrite",
+                 choices=("now", "fota_download", "nvm_write", "m2mwrite")),
            Param("off", float, 1.0, "seconds without power", low=0))),
     Fault("power.battery", "the battery changes",
           "#CBC and /3/0/7 (mV), /3/0/9 (%), /3/0/20 follow; observers are notified",
@@ -337,7 +340,12 @@ class FaultLayer:
 
     def _on_event(self, name: str, **data) -> None:
         """Firmware object state changes: the modem's "fota" event, or the agent's typed FotaState event
-        (published as "lwm2m" with the event object in ``lwm2m``)."""
+        (published as "lwm2m" with the event object in ``lwm2m``); an #M2MWRITE data phase starting."""
+        armed = self._armed_cut
+        if name == "m2mwrite" and armed and armed["point"] == "m2mwrite":
+            # the prompt is out, the payload under way: the supply goes before the last byte arrives
+            asyncio.get_running_loop().call_soon(self._cut, armed["off"])
+            return
         typed = data.get("lwm2m")
         if name == "fota" or type(typed).__name__ == "FotaState":
             self._on_fota(state=data.get("state", getattr(typed, "state", None)))
