@@ -184,7 +184,11 @@ async def _live_scenario(scenario, modem, tap, faults, clock) -> None:
 
     def refuse(line: str) -> None:           # never called: send steps were refused at start
         raise RuntimeError("send refused")
-    runner = HostRunner(scenario, clock, refuse, tap.listen, faults=faults, report=report)
+    from .scenarios.runner import ServerLog
+    server_log = ServerLog(faults)              # what leaves for the server, seen at the seam
+    modem.link.watchers.append(server_log.watch)
+    runner = HostRunner(scenario, clock, refuse, tap.listen, faults=faults, server_log=server_log,
+                        report=report)
     failure = await runner.run()
     report(f"FAILED at line {failure.step.line}: {failure.reason}" if failure else "done: every expectation held")
 

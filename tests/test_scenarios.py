@@ -292,3 +292,21 @@ def test_power_cut_during_an_m2mwrite_payload(tmp_path):
         assert "OK" in lines, lines
         modem.close()
     asyncio.run(main())
+
+
+def test_live_scenario_checks_what_the_server_received(tmp_path):
+    """--scenario with a real host: expect_server watches what left the module at the seam."""
+    from emulator.testing.host import EmulatorProcess
+    from emulator.testing.raw_server import RawServer
+    f = tmp_path / "live.toml"
+    f.write_text('[scenario]\nseed = 1\n[[step]]\nat = 0\nexpect_server = { method = "POST", path = "^/rd" }\n'
+                 'within = 60\n')
+    with RawServer() as srv, EmulatorProcess(tmp_path / "s", "--scenario", str(f), "--lwm2m-server", srv.uri) as emu, \
+            emu.open() as h:
+        h.wait_network()
+        assert h.cmd("AT#LWM2MENA=1").endswith(b"OK\r\n")
+        h.wait_for(rb'LWM2M-TLT:"REGISTERED"', timeout=30)
+        deadline = time.monotonic() + 10
+        while "scenario: done" not in emu.stderr_text() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert "scenario: done: every expectation held" in emu.stderr_text(), emu.stderr_text()
