@@ -182,10 +182,17 @@ def test_fleet_behaviours_pty_and_a_failing_expectation(leshan, tmp_path):
                      'send = "AT#LWM2MENA=1"\nexpect = \'LWM2M-TLT:"REGISTERED"\'\nwithin = 10\n')
     wrong = tmp_path / "wrong.toml"
     wrong.write_text('[[step]]\nat = 0\nsend = "AT+CGSN"\nexpect = "^NEVER$"\nwithin = 2\n')
+    # faults and server-side checks in a behaviour: each modem its own fault layer
+    faulty = tmp_path / "faulty.toml"
+    faulty.write_text('[scenario]\nseed = 4\n[[step]]\nat = 0\nfault = "network.signal"\nrssi = 5\n'
+                      '[[step]]\nafter = 0\nsend = "AT+CSQ"\nexpect = "^\\\\+CSQ: 5,"\n'
+                      '[[step]]\nafter = 0\nsend = "AT#LWM2MNEWINST=0,3303,0"\n'
+                      'expect_server = { method = "POST", path = "^/rd/" }\n')
     out = tmp_path / "out.json"
     proc = _fleet(tmp_path, "--count", "21", "--lwm2m-server", leshan.coap_uri, "--burst", "--ephemeral",
                   "--endpoint-prefix", prefix, "--ptys", "1", "--behaviour", f"{churn}:0.5",
-                  "--behaviour", f"{wrong}:0.25", "--json", str(out), "--duration", "12")
+                  "--behaviour", f"{wrong}:0.25", "--behaviour", f"{faulty}:0.25", "--json", str(out),
+                  "--duration", "12")
     try:
         first = proc.stdout.readline().split()
         assert first[:2] == ["modem", "0"] and first[2] == "port" and first[4:] == ["endpoint", f"{prefix}0"]
@@ -199,7 +206,8 @@ def test_fleet_behaviours_pty_and_a_failing_expectation(leshan, tmp_path):
         if proc.poll() is None:
             _stop(proc, tmp_path)
     summary = json.loads(out.read_text())
-    # modems 1..20 enabled by the fleet: 10 churn and come back, 5 run the failing expectation
+    # modems 1..20 enabled by the fleet: 10 churn and come back, 5 run the failing expectation, 5 run
+    # faults and a server-side check that hold
     assert summary["failures"].get("expect") == 5, summary
     assert summary["registered"] >= 20, summary
 

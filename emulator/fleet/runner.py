@@ -275,7 +275,16 @@ class Fleet:
             self._fail("enable_error")
             return
         if m.behaviour is not None and await m.until_registered():
-            runner = HostRunner(m.behaviour, self.clock, m.send, m.tap.listen)
+            faults = server_log = None
+            if any(st.fault or st.clear or st.expect_server for st in m.behaviour.steps):
+                from ..scenarios.faults import FaultLayer
+                from ..scenarios.runner import ServerLog
+                # each modem its own random stream, all from the behaviour's seed: a fleet run repeats
+                faults = FaultLayer(m.modem, m.behaviour.seed * 1_000_003 + m.ident.index)
+                server_log = ServerLog(faults)
+                m.modem.link.watchers.append(server_log.watch)
+            runner = HostRunner(m.behaviour, self.clock, m.send, m.tap.listen, faults=faults,
+                                server_log=server_log)
             failure = await runner.run()
             if failure is not None:
                 self._fail("expect")
