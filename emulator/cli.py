@@ -30,7 +30,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="telit-emu",
         description="Emulate a Telit ME910C1/NE910C1/ML865C1 module (AT commands and LwM2M agent) "
-                    "on a virtual serial port. The first line printed is 'port: <path>'.")
+                    "on a virtual serial port. The first line printed is 'port: <path>'.",
+        epilog="Other commands (each has --help): 'telit-emu fleet' (many modems against one server), "
+               "'telit-emu scenario run|list|faults' (fault scenarios), 'telit-emu replay' (replay a "
+               "trace), 'telit-emu ctl' (talk to a running emulator's control socket).")
     p.add_argument("--link", metavar="PATH",
                    help="also keep a stable symlink to the port at PATH (replaced atomically, removed on exit)")
     p.add_argument("--state-dir", metavar="DIR", type=Path, default=None,
