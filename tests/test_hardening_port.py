@@ -85,6 +85,11 @@ def test_a_key_never_reaches_a_log_however_it_is_typed(tmp_path):
         h.write(f'AT{KEY_B}"\r'.encode())
         assert h.read_final().endswith(ERROR)
         assert h.cmd("AT") == OK
+        # 16c a broken key line, then lines without quotes: only the next one is taken for the key's rest
+        h.write(f'AT#LWM2MINJKEYS=0,1,"ep1","id1","{KEY_A}\r'.encode())
+        assert h.read_final().endswith(ERROR)
+        assert h.cmd("AT") == OK
+        assert h.cmd("AT+CGMR") != OK                  # (the trace shows it in clear: checked below)
         # 17 a failed NVM write (its temp file's name taken by a directory): the handler fails
         blocker = state / f".nvm.json.{emu.proc.pid}.tmp"
         blocker.mkdir()
@@ -105,6 +110,7 @@ def test_a_key_never_reaches_a_log_however_it_is_typed(tmp_path):
     assert "handler of #LWM2MINJKEYS failed" in emu.stderr_text()     # case 17 did fail and log
     text = trace.read_text()
     assert "AT+CGMI" in text                                          # the trace works
+    assert "AT+CGMR" in text                     # a broken key line masks one more line, not the rest
     masked = [l for l in text.splitlines() if " masked " in l]
     assert len([l for l in masked if "host->module" in l]) >= 17
     assert all("***" in l for l in masked)

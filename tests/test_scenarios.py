@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import subprocess
 import sys
 import time
@@ -310,3 +311,106 @@ def test_live_scenario_checks_what_the_server_received(tmp_path):
         while "scenario: done" not in emu.stderr_text() and time.monotonic() < deadline:
             time.sleep(0.1)
         assert "scenario: done: every expectation held" in emu.stderr_text(), emu.stderr_text()
+
+
+def test_fault_layer_review_cases(tmp_path):
+    """A module without power says nothing; a reordered datagram stays in its flow and is sent once; an
+    armed power cut and a pending NVM corruption can be cleared; non-finite numbers are refused; fault
+    lines keep spaces and newlines of their values in the trace."""
+    import math
+
+    from emulator.fleet.port import LinePort
+    from emulator.modem.core import Modem
+    from emulator.scenarios.faults import FaultError, FaultLayer
+    from emulator.scenarios.stepped import SteppedClock
+    from emulator.scenarios.trace import _fault_params
+
+    async def main():
+        clock = SteppedClock()
+        port = LinePort()
+        modem = Modem(port, tmp_path / "s", clock=clock)
+        notes: list[str] = []
+        layer = FaultLayer(modem, 1, note=notes.append)
+        lines: list[str] = []
+        port.tap.listen(lines.append)
+        modem.start()
+        await clock.advance(3)
+        # no power: no echo, no answer; the supply back: answers again
+        layer.apply("power.cut", off=5.0)
+        port.feed(b"AT\r")
+        await clock.advance(1)
+        assert lines == [] and not modem.powered
+        await clock.advance(5)
+        port.feed(b"AT\r")
+        await clock.advance(0.1)
+        assert "OK" in lines
+        # reorder: a held upward datagram never comes back downward, and clearing sends it once
+        layer.apply("link.reorder", rate=1.0)
+        released = []
+        layer._release = lambda direction, data, peer: released.append((direction, data, peer))
+        assert layer._faults("up", b"UP-1", ("srvA", 5683)) == []            # held
+        assert layer._faults("down", b"DOWN-1", ("srvB", 5683)) == []        # held, another flow
+        assert released == []
+        assert layer._faults("up", b"UP-2", ("srvA", 5683)) == [(0.0, b"UP-2")]
+        assert released == [("up", b"UP-1", ("srvA", 5683))]                 # its own way
+        layer.clear("link.reorder")
+        assert released[1:] == [("down", b"DOWN-1", ("srvB", 5683))]
+        await clock.advance(5)                                               # no second copy later
+        assert len(released) == 2
+        del layer._release
+        # an armed cut, cleared, never strikes; a pending NVM corruption, cleared, never happens
+        layer.apply("power.cut", point="nvm_write", off=1.0)
+        layer.clear("power.cut")
+        layer.apply("nvm.corrupt")
+        layer.clear("nvm.corrupt")
+        lines.clear()
+        port.feed(b'AT+CGDCONT=2,"IP","apn2"\r')
+        await clock.advance(0.1)
+        assert "OK" in lines and modem.powered
+        modem.reboot()
+        await clock.advance(3)
+        assert modem.nvm.problem is None and modem.nvm.get("cgdcont") is not None
+        # numbers must be finite
+        for name, params in (("clock.jump", {"seconds": math.nan}), ("power.cut", {"off": math.inf})):
+            with pytest.raises(FaultError):
+                layer.apply(name, **params)
+        # a value with spaces and a newline stays one parameter in the trace
+        notes.clear()
+        with pytest.raises(FaultError):          # no server session: not traced as applied
+            layer.apply("server.request", path="/3/0", payload="a b\nc")
+        assert notes == []
+        layer.apply("power.battery", level=50)
+        line = notes[-1]
+        assert "\n" not in line and line.startswith("fault power.battery ")
+        assert _fault_params(line[len("fault power.battery"):])["level"] == 50
+        assert _fault_params(' payload="a b\\nc" rate=0.3') == {"payload": "a b\nc", "rate": 0.3}
+        modem.close()
+    asyncio.run(main())
+    with pytest.raises(ScenarioError, match="finite|number"):
+        parse('[[step]]\nat = nan\nsend = "AT"\n', "n.toml")
+    with pytest.raises(ScenarioError):
+        parse('[[step]]\nat = 0\nsend = "AT"\nwithin = inf\n', "n.toml")
+
+
+def test_replay_of_a_broken_file_cannot_run(tmp_path):
+    for n, text in enumerate((b"0.0 host->module b'\\x'\n", b"\xff\xfe\x00", b'1.0 fault link.loss rate\n')):
+        f = tmp_path / f"bad{n}.trace"
+        f.write_bytes(text)
+        r = subprocess.run([sys.executable, "-m", "emulator", "replay", str(f)], capture_output=True, text=True,
+                           timeout=60)
+        assert r.returncode == 2 and "Traceback" not in r.stderr, (text, r.stderr)
+
+
+def test_the_trace_file_is_private_and_never_followed_through_a_link(tmp_path):
+    from emulator.scenarios.trace import Trace
+    loose = tmp_path / "loose.trace"
+    loose.write_text("old")
+    os.chmod(loose, 0o644)
+    Trace(loose, lambda: 0.0).fh.close()
+    assert (loose.stat().st_mode & 0o777) == 0o600
+    target = tmp_path / "target"
+    target.write_text("keep")
+    (tmp_path / "link.trace").symlink_to(target)
+    with pytest.raises(OSError):
+        Trace(tmp_path / "link.trace", lambda: 0.0)
+    assert target.read_text() == "keep"

@@ -218,6 +218,8 @@ class Engine:
 
     # ---------------------------------------------------------------- input
     def feed(self, data: bytes) -> None:
+        if not self.modem.powered:     # a module without power neither echoes nor answers
+            return
         self._in += data
         if not self._busy or self._raw is not None:
             self._held(self._pump)
@@ -315,8 +317,8 @@ class Engine:
             if is_secret_line(line):     # a key command of its own: its own quotes decide
                 self._secret_quote_open = quotes % 2 == 1
             elif self._secret_quote_open:  # a <CR> inside a key's quotes: the key goes on in this line
-                secret = True            # (even if it looks like a command); its first quote closes it
-                self._secret_quote_open = quotes == 0 or quotes % 2 == 0
+                secret = True            # (even if it looks like a command); one line at most
+                self._secret_quote_open = False
             else:
                 self._secret_quote_open = False
         self._last_secret = secret
@@ -412,6 +414,10 @@ class Engine:
                 self._finish(AtError(MEMORY_FULL).render(self._s.get("+CMEE")))
                 return
             except Exception as exc:       # a bug must never kill the port: log it, answer ERROR
+                if not self.modem.powered:  # the supply went during the command: no answer at all
+                    log.info("%s: the power went during the command", cmd.name)
+                    self._busy = False
+                    return
                 self._log_failure(cmd.name, exc)
                 self._finish("ERROR")
                 return

@@ -44,6 +44,7 @@ class CoapClient:
         self.tuning = coap.tuning()
         self.ctx: aiocoap.Context | None = None
         self.seam = coap.Seam(clock)
+        self.link = link
         if link is not None:                 # the module's data path (emulator/modem/link.py): faults, trace
             link.attach(self.seam)
         self.location: tuple[str, ...] | None = None
@@ -81,6 +82,8 @@ class CoapClient:
 
     async def close(self) -> None:
         ctx, self.ctx = self.ctx, None
+        if self.link is not None:
+            self.link.detach(self.seam)      # the data path forgets this client's session
         if ctx is not None:
             try:
                 await ctx.shutdown()

@@ -110,6 +110,9 @@ Filter = Callable[[str, bytes, tuple], list]
 Watcher = Callable[[str, bytes, tuple, Datagram], None]
 
 
+MAX_SESSIONS = 64          # client sessions a link routes at once (servers, bootstrap, downloads)
+
+
 class Link:
     """The module's data path (one per Modem). See the module docstring."""
 
@@ -130,7 +133,13 @@ class Link:
         seam.rng = self.rng
         seam.incoming = lambda data, peer, seam=seam: self._pass(DOWN, data, peer, seam)
         seam.outgoing = lambda data, peer, seam=seam: self._pass(UP, data, peer, seam)
-        self.seams = [s for s in self.seams if s is not seam][-3:] + [seam]
+        # every open client's session (one per server account, the bootstrap's, a FOTA download ...);
+        # a closed client detaches. The bound only guards against a client that never closes.
+        self.seams = [s for s in self.seams if s is not seam][-(MAX_SESSIONS - 1):] + [seam]
+
+    def detach(self, seam) -> None:
+        """``seam``'s client closed: its datagrams no longer pass here."""
+        self.seams = [s for s in self.seams if s is not seam]
 
     @property
     def up(self) -> bool:

@@ -34,6 +34,11 @@ DIR_MODE = 0o700
 MAX_BYTES = 256 * 1024        # the emulated NVM's size: a write that would exceed it fails (NvmFull)
 
 
+class PowerLost(OSError):
+    """The supply went while something was being written (a scenario's power cut): nothing was written,
+    and the module says nothing more (it is off)."""
+
+
 class NvmFull(OSError):
     """The NVM has no room for this write (the module answers 'memory full')."""
 

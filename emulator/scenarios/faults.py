@@ -14,12 +14,15 @@ A fault stays in force until ``clear = "<name>"`` (those marked *lasting*); the 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+import math
 import random
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable
 
 from ..modem.link import DOWN, UP, summarize
+from ..modem.nvm import PowerLost
 
 if TYPE_CHECKING:
     from ..modem.core import Modem
@@ -186,7 +189,8 @@ def check(name: str, params: dict[str, Any]) -> dict[str, Any]:
                     v = p.kind(v)
                 except ValueError:
                     raise FaultError(f"{name}: {p.name} must be a number") from None
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or (p.kind is int and v != int(v)):
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) \
+                    or (p.kind is int and v != int(v)):
                 raise FaultError(f"{name}: {p.name} must be {'an integer' if p.kind is int else 'a number'}")
             v = p.kind(v)
             if (p.low is not None and v < p.low) or (p.high is not None and v > p.high):
@@ -248,13 +252,18 @@ class FaultLayer:
         params = check(name, params)
         fault = CATALOGUE[name]
         self.modem.link.gated = True          # from the first fault on, no network means no datagrams
-        self.note(f"fault {name}" + "".join(f" {k}={v}" for k, v in params.items()))
         handler = getattr(self, "_do_" + name.replace(".", "_"), None)
         if fault.lasting:
             peer = _server_peer(params["server"]) if "server" in params else None
             self.active[name] = _Active(name, params, peer)
-        if handler is not None:
-            handler(**params)
+        try:
+            if handler is not None:
+                handler(**params)
+        except FaultError:
+            self.active.pop(name, None)
+            raise
+        # traced once in force; each value as JSON (a payload with spaces or newlines stays one token)
+        self.note(f"fault {name}" + "".join(f" {k}={json.dumps(v)}" for k, v in params.items()))
         self.modem.events.emit("fault", fault=name, params=params)
         return params
 
@@ -267,8 +276,13 @@ class FaultLayer:
         undo = {"network.detach": "network.attach", "sim.remove": "sim.insert", "radio.cfun": None}
         entry = self.active.pop(name, None)
         if entry is not None:
-            for delay, data, peer, direction, seam in entry.held:       # a reordered datagram still goes
+            held, entry.held = list(entry.held), []     # a reordered datagram still goes, once
+            for delay, data, peer, direction, seam in held:
                 self._release(direction, data, peer)
+        if name == "power.cut":                 # an armed cut that has not struck yet is disarmed
+            self._disarm_cut()
+        if name == "nvm.corrupt":
+            self._cancel_boot_corrupt()
         if name in undo and undo[name]:
             getattr(self, "_do_" + undo[name].replace(".", "_"))()
         elif name == "radio.cfun":
@@ -361,12 +375,28 @@ class FaultLayer:
 
         def _write(sections):
             armed = self._armed_cut
-            nvm._write = write
+            self._disarm_nvm()
             if armed and armed["point"] == "nvm_write":
-                asyncio.get_running_loop().call_soon(self._cut, armed["off"])
-                raise OSError("power cut during the NVM write")
+                self._cut(armed["off"])            # the supply goes now: the write never completes
+                raise PowerLost("power cut during the NVM write")
             return write(sections)
         nvm._write = _write
+        self._nvm_armed = nvm
+
+    def _disarm_nvm(self) -> None:
+        nvm, self._nvm_armed = getattr(self, "_nvm_armed", None), None
+        if nvm is not None and "_write" in vars(nvm):
+            del nvm._write                     # the NVM's own write again
+
+    def _disarm_cut(self) -> None:
+        self._armed_cut = None
+        self._disarm_nvm()
+
+    def _cancel_boot_corrupt(self) -> None:
+        m = self.modem
+        if self.pending_boot_corrupt and "power_on" in vars(m):
+            del m.power_on                     # the next power-up is a normal one again
+        self.pending_boot_corrupt = False
 
     def _do_power_battery(self, level: int, voltage_mv: int, charger: int) -> None:
         self.modem.power.set_battery(level=None if level < 0 else level,
@@ -476,10 +506,11 @@ class FaultLayer:
                     if self.rng.random() < p["rate"]:
                         nxt.append((delay + p["delay"], d))
                 elif name == "link.reorder":
-                    if act.held:
-                        held = act.held.pop(0)
+                    flow = next((h for h in act.held if h[3] == direction and h[2] == peer), None)
+                    if flow is not None:           # this one overtakes the oldest held one of its flow
+                        act.held.remove(flow)      # (same direction, same peer), which then follows it
                         nxt.append((delay, d))
-                        nxt.append((delay, held[1]))
+                        self._release(flow[3], flow[1], flow[2])
                     elif self.rng.random() < p["rate"]:
                         hold = self.rng.uniform(0, p["hold"])
                         entry = (hold, d, peer, direction, None)

@@ -36,6 +36,7 @@ bad fault parameters are errors that name the file's line.
 """
 from __future__ import annotations
 
+import math
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -112,7 +113,8 @@ def _key_line(text: str, start: int, key: str) -> int:
 
 
 def _number(value, what: str, where: str, *, minimum: float = 0.0) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < minimum:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
+            or value < minimum:
         raise ScenarioError(f"{where}: {what} must be a number >= {minimum:g}, not {value!r}")
     return float(value)
 

@@ -116,6 +116,6 @@ def main(argv: list[str]) -> int:
     try:
         return asyncio.run(replay(args.file, secret=args.secret, server=args.lwm2m_server, seed=args.seed,
                                   out=lambda s: print(s, flush=True)))
-    except OSError as exc:
+    except (OSError, ValueError) as exc:       # unreadable, not UTF-8, or not a trace: cannot replay
         print(f"telit-emu replay: {exc}", file=sys.stderr)
         return 2

@@ -28,6 +28,7 @@ from a real module) is accepted.
 """
 from __future__ import annotations
 
+import json
 import os
 import re
 from typing import Callable
@@ -43,7 +44,9 @@ class Trace:
     """Writes a trace to ``path`` (created 0600). ``now()`` gives module seconds."""
 
     def __init__(self, path: str | os.PathLike, now: Callable[[], float], seed: int | None = None):
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        # never through a symlink planted at the path; private even when the file already existed
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+        os.fchmod(fd, 0o600)
         self.fh = open(fd, "w", buffering=1, encoding="utf-8")
         self.now = now
         self._t0 = now()
@@ -178,21 +181,50 @@ def read_port_lines(path: str | os.PathLike) -> list[tuple[float, str, bool, byt
             secs = float(t) if "T" not in t else datetime.fromisoformat(t).timestamp()
             if t0 is None:                   # module-time stamps are kept; wall-clock ones start at 0
                 t0 = secs if "T" in t else 0.0
-            out.append((secs - t0, m.group("arrow"), bool(m.group("masked")), ast.literal_eval(m.group("data")), n))
+            try:
+                data = ast.literal_eval(m.group("data"))
+                if not isinstance(data, bytes):
+                    raise ValueError("not bytes")
+            except (ValueError, SyntaxError) as exc:
+                raise ValueError(f"{path}:{n}: not a trace line ({exc})") from None
+            out.append((secs - t0, m.group("arrow"), bool(m.group("masked")), data, n))
     return out
 
 
-FAULT_LINE = re.compile(r"^(?P<t>\d+(?:\.\d+)?) (?P<verb>fault|clear) (?P<name>[a-z_.]+)(?P<params>(?: [a-z_]+=\S*)*)$")
+FAULT_LINE = re.compile(r"^(?P<t>\d+(?:\.\d+)?) (?P<verb>fault|clear) (?P<name>[a-z_.]+)(?P<params>(?: .*)?)$")
+_PARAM_KEY = re.compile(r" ([a-z_]+)=")
+
+
+def _fault_params(text: str) -> dict:
+    """`` key=<JSON value> ...`` (as FaultLayer writes them; an unquoted token from an older trace is
+    taken as a string). ValueError when the text is not such a list."""
+    out, i, decode = {}, 0, json.JSONDecoder().raw_decode
+    while i < len(text):
+        m = _PARAM_KEY.match(text, i)
+        if not m:
+            raise ValueError(f"bad fault parameters {text[i:i + 40]!r}")
+        i = m.end()
+        try:
+            out[m.group(1)], i = decode(text, i)
+        except ValueError:
+            j = text.find(" ", i)
+            j = len(text) if j < 0 else j
+            out[m.group(1)], i = text[i:j], j
+    return out
 
 
 def read_fault_lines(path: str | os.PathLike) -> list[tuple[float, str, str, dict, int]]:
-    """The fault and clear lines of a trace: (module seconds, "fault"|"clear", name, params, file line)."""
+    """The fault and clear lines of a trace: (module seconds, "fault"|"clear", name, params, file line).
+    ValueError (naming the file line) for a fault line whose parameters cannot be read."""
     out = []
     with open(path, encoding="utf-8") as fh:
         for n, raw in enumerate(fh, 1):
             m = FAULT_LINE.match(raw.rstrip("\n"))
             if m:
-                params = dict(kv.split("=", 1) for kv in m.group("params").split())
+                try:
+                    params = _fault_params(m.group("params"))
+                except ValueError as exc:
+                    raise ValueError(f"{path}:{n}: {exc}") from None
                 out.append((float(m.group("t")), m.group("verb"), m.group("name"), params, n))
     return out
 
