@@ -25,7 +25,7 @@ _plain("+CGMM", _ident("model"), aliases=("+GMM",))
 
 
 def _revision(ctx):
-    return ctx.modem.nvm.get("firmware_revision") or ctx.modem.profile["identity"]["revision"]
+    return ctx.modem.firmware_revision
 
 
 _plain("+CGMR", _revision, aliases=("+GMR",))
@@ -94,7 +94,7 @@ cclk = family.command("+CCLK", Str("time", quoted=True, max_len=20), test_answer
 
 
 def _tz_quarters(ctx) -> int:
-    return int(ctx.modem.nvm.get("tz_quarters", 0))
+    return ctx.modem.timezone.quarters
 
 
 @cclk.read
@@ -120,4 +120,4 @@ def _(ctx, text):
     except (ValueError, OverflowError):
         raise AtError(OPERATION_NOT_SUPPORTED) from None
     ctx.modem.clock.set_wall(local - q * 900)
-    ctx.modem.nvm.set("tz_quarters", q)
+    ctx.modem.set_timezone(q)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..at.registry import Family, Int, Str
-from ..modem.settings import WS46_FACTORY, held
+from ..modem.settings import WS46_FACTORY, held, hold
 
 family = Family()
 
@@ -38,11 +38,10 @@ def _declare(name: str, args, factory):
 
     # parameter-type commands: an omitted sub-parameter keeps the value held now (guide 2.2)
     spec = family.command(name, *args, keeps=values)
-    key = f"setting:{name}"
 
     @spec.set
     def _(ctx, *given):
-        ctx.modem.nvm.set(key, list(given))
+        hold(ctx.modem.nvm, name, list(given))
 
     @spec.read
     def _(ctx):

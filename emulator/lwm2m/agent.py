@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from . import events as ev
 from . import formats as fmt
 from . import objects
-from .bootstrap import Bootstrap
+from .bootstrap import Bootstrap, BootstrapRecord
 from .errors import AgentError, ValueRefused  # noqa: F401  (re-exported)
 from .client import EXCHANGE_TIMEOUT, ClientError, CoapClient, default_port
 from .coap import server_uri_problem
@@ -32,6 +32,7 @@ from .host_settings import HostSettings
 from .objects.base import NOT_HANDLED
 from .objects.server import DEFAULTS as SERVER_DEFAULTS
 from .store import Store, StoreError
+from ..modem.nvm import section_ok
 
 if TYPE_CHECKING:
     from ..modem.owner import ModemOwner
@@ -60,6 +61,39 @@ class EnableParams:
     @property
     def ack_mode(self) -> bool:
         return self.mode == 1
+
+
+RESUME = "lwm2m_resume"
+
+
+@dataclass(frozen=True)
+class ResumeRecord:
+    """The agent was enabled with ``params`` when the server had the module reboot (/3/0/4, /3/0/5):
+    at the next boot it enables itself again with them. NVM section ``lwm2m_resume``:
+    ``[pdp_id, mode, guard_request_time, guard_release_time]``; this class is the only code that
+    reads or writes it."""
+
+    params: EnableParams
+
+    @classmethod
+    def load(cls, nvm: Any) -> "ResumeRecord | None":
+        """The record NVM keeps; None when none is kept or it has the wrong shape."""
+        stored = nvm.get(RESUME)
+        if stored is None:
+            return None
+        if not section_ok(RESUME, stored):
+            log.warning("the agent's resume record in NVM has the wrong shape: ignored")
+            return None
+        return cls(EnableParams(*stored))
+
+    def save(self, nvm: Any) -> None:
+        nvm.set(RESUME, list(self.params))
+
+    @staticmethod
+    def clear(nvm: Any) -> None:
+        nvm.delete(RESUME)
+
+
 SHUTDOWN_BUDGET = 2.0                 # real seconds a stopping emulator gives its Deregister
 
 
@@ -114,7 +148,7 @@ class Agent:
         self._pending_notify: list = []
         self._stored_notify: list = []
         self.configured: ServerEntry | None = None
-        self.bootstrapped: dict | None = None
+        self.bootstrapped: BootstrapRecord | None = None   # what the last bootstrap provisioned
         self.server: ServerEntry | None = None
         self.endpoint = ""
         self.keys: dict[str, str] = {}       # #LWM2MINJKEYS as read at power-on (ep, identity, key)
@@ -138,21 +172,12 @@ class Agent:
         models); the modem then calls :meth:`fail`."""
         self.failure = None
         nvm = self.modem.nvm
-        pending = self.host_settings.take_pending_server()
-        if pending is not None:             # #LWM2MSTS takes effect at this boot
-            if pending == "factory":
-                nvm.delete("lwm2m_server")
-            else:
-                nvm.set("lwm2m_server", pending)
-            nvm.delete("lwm2m_bootstrapped")    # a new server: bootstrap again if it is a bootstrap server
+        if self.host_settings.apply_pending_server():      # #LWM2MSTS takes effect at this boot
+            BootstrapRecord.clear(nvm)     # a new server: bootstrap again if it is a bootstrap server
         self.configured = self._server_entry()
         self.keys = {k: v for k, v in vars(self.host_settings.keys).items() if v is not None}
-        boot = nvm.get("lwm2m_bootstrapped")
-        if boot and server_uri_problem(str(boot.get("uri"))) is not None:
-            log.warning("the bootstrapped server in NVM is not a usable URI (%s): bootstrapping again",
-                        server_uri_problem(str(boot.get("uri"))))
-            boot = None
-        if self.configured.bootstrap and boot and boot.get("bs") == self.configured.uri:
+        boot = BootstrapRecord.load(nvm)
+        if self.configured.bootstrap and boot and boot.bs == self.configured.uri:
             self.bootstrapped = boot
             self.server = self._bootstrapped_servers()[0]
         else:
@@ -170,10 +195,10 @@ class Agent:
         self.registrations, self.bootstrap = [], None
         self._pending_notify: list = []
         self._stored_notify: list = []
-        resume = nvm.get("lwm2m_resume")
+        resume = ResumeRecord.load(nvm)
+        ResumeRecord.clear(nvm)
         if resume:                        # a reboot the server asked for: the agent comes back by itself
-            nvm.delete("lwm2m_resume")
-            self.modem.clock.call_later(0, lambda: self._resume(resume))
+            self.modem.clock.call_later(0, lambda: self._resume(resume.params))
 
     def fail(self, cause: str) -> None:
         """The agent could not start at this boot: it stays disabled with nothing half-built (no
@@ -183,19 +208,11 @@ class Agent:
         self.models = self.store = self.fota = None
         self.model_errors = []
 
-    def _bootstrapped_servers(self) -> list[dict]:
-        """The DM server records of the last bootstrap (NVM): the first at the record's top level,
-        further ones under ``"more"``; unusable ones are left out."""
-        boot = self.bootstrapped or {}
-        records = [boot] + [r for r in boot.get("more", []) if isinstance(r, dict)]
-        out = []
-        for rec in records:
-            try:
-                uri = default_port(str(rec["uri"]))
-                out.append(ServerEntry(uri, False, int(rec["ssid"])))
-            except Exception:
-                continue
-        return out
+    def _bootstrapped_servers(self) -> list[ServerEntry]:
+        """The DM server accounts of the last bootstrap (NVM, emulator/lwm2m/bootstrap.py), in
+        account order."""
+        boot = self.bootstrapped
+        return [ServerEntry(rec.uri, False, rec.ssid) for rec in boot.servers] if boot else []
 
     # ------------------------------------------------------------------ compatibility views
     @property
@@ -312,16 +329,11 @@ class Agent:
 
         An entry that is not a usable URI (NVM written by an older version, a bad profile) is reported
         on stderr and skipped, as if it had not been configured."""
-        nvm = self.modem.nvm
         ssid = int(self.cfg["default_ssid"])
         candidates = []
-        stored = nvm.get("lwm2m_server")
-        if stored:
-            try:
-                uri, bs = stored
-                candidates.append(("the server entry the host set (NVM)", str(uri), bool(bs)))
-            except (TypeError, ValueError):
-                log.warning("the server entry the host set (NVM) has the wrong shape: ignored")
+        stored = self.host_settings.server
+        if stored is not None:
+            candidates.append(("the server entry the host set (NVM)", stored.uri, stored.bootstrap))
         factory = self.factory_server
         if factory:
             uri, _, bs = factory.partition("|")
@@ -343,21 +355,14 @@ class Agent:
         ident = m.profile["identity"]
         srv = self.server
         if self.bootstrapped:                 # the accounts the last bootstrap provisioned
-            boot = self.bootstrapped
-            records = [boot] + [r for r in boot.get("more", []) if isinstance(r, dict)]
-            n = 0
-            for rec in records:
-                try:
-                    uri, ssid = default_port(str(rec["uri"])), int(rec["ssid"])
-                except Exception:
-                    continue
+            for n, rec in enumerate(self.bootstrapped.servers):
+                uri, ssid = rec.uri, rec.ssid
                 store.create_instance(0, n, {0: uri, 1: False, 2: 0 if uri.startswith("coaps://") else 3,
-                                             3: bytes.fromhex(rec.get("identity") or ""), 4: b"",
-                                             5: bytes.fromhex(rec.get("key") or ""), 10: ssid})
+                                             3: bytes.fromhex(rec.identity), 4: b"",
+                                             5: bytes.fromhex(rec.key), 10: ssid})
                 store.create_instance(1, n, {**SERVER_DEFAULTS, 0: ssid,
-                                             1: int(rec.get("lifetime") or self.cfg["lifetime"]),
-                                             7: rec.get("binding") or "U"})
-                n += 1
+                                             1: int(rec.lifetime or self.cfg["lifetime"]),
+                                             7: rec.binding or "U"})
         else:
             store.create_instance(0, 0, {0: srv.uri, 1: srv.bootstrap, 2: 0 if srv.secure else 3,
                                          3: self.keys.get("identity", "").encode(), 4: b"", 5: b"",
@@ -536,10 +541,8 @@ class Agent:
                     self.emit(ev.ForceExit())
                     self._stop(force_exit=True)
                     return
-                record = dict(servers[0])
-                if len(servers) > 1:
-                    record["more"] = servers[1:]
-                self.modem.nvm.set("lwm2m_bootstrapped", record)     # the next boot registers directly
+                record = BootstrapRecord.from_records(servers)
+                record.save(self.modem.nvm)          # the next boot registers directly
                 self.bootstrapped = record
                 if self.params.ack_mode:
                     self.emit(ev.End())
@@ -773,7 +776,7 @@ class Agent:
     def reboot_and_resume(self, delay: float = 0.2) -> None:
         """Reboot the module (after the CoAP answer has left); the agent re-enables itself at boot."""
         if self.enabled:
-            self.modem.nvm.set("lwm2m_resume", list(self.params))
+            ResumeRecord(self.params).save(self.modem.nvm)
         self.clock.call_later(delay, self.modem.reboot)
 
     async def suspend(self, reg: Registration) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from aiocoap import numbers
@@ -21,6 +22,7 @@ from .coap import server_uri_problem
 from .registration import REGISTER_ATTEMPTS, RETRY_BACKOFF, ServerEntry
 from .site import Site
 from .store import StoreError
+from ..modem.nvm import section_ok
 
 log = logging.getLogger("emulator.lwm2m.bootstrap")
 C = numbers.codes.Code
@@ -39,6 +41,102 @@ class BootstrapOwner(Protocol):
     def emit(self, event: Any) -> None: ...
     def psk_for(self, server: ServerEntry) -> tuple[bytes, bytes] | None: ...
     def close_client(self, client: CoapClient, deregister_within: float | None = None) -> None: ...
+
+
+BOOTSTRAPPED = "lwm2m_bootstrapped"
+
+
+@dataclass(frozen=True)
+class ProvisionedServer:
+    """One DM server account a bootstrap provisioned: ``uri`` (coap/coaps), ``ssid`` (1..65534),
+    ``lifetime`` in seconds (None: the profile's), ``binding`` (None: ``"U"``), ``identity`` / ``key``
+    the PSK identity and secret as hex (``""``: none)."""
+
+    uri: str
+    ssid: int
+    lifetime: int | None = None
+    binding: str | None = None
+    identity: str = ""
+    key: str = ""
+
+    @classmethod
+    def from_json(cls, rec: dict) -> "ProvisionedServer":
+        """Raises KeyError / TypeError / ValueError for a record that is not usable."""
+        lifetime = rec.get("lifetime")
+        return cls(default_port(str(rec["uri"])), int(rec["ssid"]),
+                   None if lifetime is None else int(lifetime),
+                   None if rec.get("binding") is None else str(rec["binding"]),
+                   str(rec.get("identity") or ""), str(rec.get("key") or ""))
+
+    def to_json(self, bs: str) -> dict:
+        out: dict[str, Any] = {"bs": bs, "uri": self.uri, "ssid": self.ssid}
+        if self.lifetime is not None:
+            out["lifetime"] = self.lifetime
+        if self.binding is not None:
+            out["binding"] = self.binding
+        out["identity"], out["key"] = self.identity, self.key
+        return out
+
+
+@dataclass(frozen=True)
+class BootstrapRecord:
+    """What the last bootstrap provisioned, so that the next boot registers directly: ``bs`` the
+    bootstrap server's URI, ``servers`` the DM server accounts in account order (at least one).
+
+    NVM section ``lwm2m_bootstrapped`` (this module is the only code that reads or writes it): the
+    first account's ``{"bs", "uri", "ssid", "lifetime", "binding", "identity", "key"}`` at the top
+    level, further accounts under ``"more"`` (a list of such records)."""
+
+    bs: str
+    servers: tuple[ProvisionedServer, ...] = field(default_factory=tuple)
+
+    @classmethod
+    def from_records(cls, records: list[dict]) -> "BootstrapRecord":
+        """From :func:`provisioned_servers`' records (at least one)."""
+        return cls(str(records[0].get("bs", "")), tuple(ProvisionedServer.from_json(r) for r in records))
+
+    @classmethod
+    def load(cls, nvm: Any) -> "BootstrapRecord | None":
+        """The record NVM keeps, None when none is kept or it is not usable (wrong shape, or its first
+        server's URI is not usable: the module then bootstraps again). Unusable further accounts are
+        left out."""
+        stored = nvm.get(BOOTSTRAPPED)
+        if stored is None:
+            return None
+        if not section_ok(BOOTSTRAPPED, stored):
+            log.warning("the bootstrapped servers in NVM have the wrong shape: bootstrapping again")
+            return None
+        problem = server_uri_problem(str(stored["uri"]))
+        if problem is not None:
+            log.warning("the bootstrapped server in NVM is not a usable URI (%s): bootstrapping again", problem)
+            return None
+        try:
+            first = ProvisionedServer.from_json(stored)
+        except (KeyError, TypeError, ValueError):
+            log.warning("the bootstrapped servers in NVM have the wrong shape: bootstrapping again")
+            return None
+        servers = [first]
+        more = stored.get("more")
+        for rec in more if isinstance(more, list) else []:
+            try:
+                servers.append(ProvisionedServer.from_json(rec))
+            except (KeyError, TypeError, ValueError, AttributeError):
+                continue
+        return cls(str(stored.get("bs", "")), tuple(servers))
+
+    def to_json(self) -> dict:
+        record = self.servers[0].to_json(self.bs)
+        if len(self.servers) > 1:
+            record["more"] = [s.to_json(self.bs) for s in self.servers[1:]]
+        return record
+
+    def save(self, nvm: Any) -> None:
+        nvm.set(BOOTSTRAPPED, self.to_json())
+
+    @staticmethod
+    def clear(nvm: Any) -> None:
+        """Forget it (a new server was configured: a bootstrap server is asked again)."""
+        nvm.delete(BOOTSTRAPPED)
 
 
 def provisioned_servers(store, cfg: dict, bs_uri: str) -> list[dict]:

@@ -244,7 +244,7 @@ class FirmwareUpdate:
             state, result = IDLE, UPDATE_FAILED
         elif state == UPDATING:
             if doc.get("commit") and package:          # the new image was written: it boots now
-                self.modem.nvm.set("firmware_revision", package["version"])
+                self.modem.install_firmware(package["version"])
                 log.info("firmware %s is active", package["version"])
                 state, result, package = IDLE, SUCCESS, None
             elif package:                              # the host had not allowed it yet

@@ -15,6 +15,7 @@ from ..clock import Clock, RealClock
 from ..lwm2m.agent import Agent
 from ..port import Port
 from .events import EventBus
+from .firmware import FirmwareRecord
 from .fs import FileSystem
 from .gnss import GnssReceiver
 from .link import Link
@@ -23,6 +24,7 @@ from .power import PowerSupply
 from .profile import Profile
 from .radio import Network, Pdp, Sim
 from .settings import BASE, EXT, Settings
+from .timezone import TimeZone
 
 log = logging.getLogger("emulator.modem")
 
@@ -164,6 +166,26 @@ class Modem:
 
     def factory_settings(self, full: bool) -> None:
         self.settings.factory(("base", "ext") if full else ("base",))
+
+    # ------------------------------------------------------------------ clock and firmware (NVM records)
+    @property
+    def timezone(self) -> TimeZone:
+        """The module's time zone (+CCLK ``zz``, /3/0/14), as NVM keeps it (emulator/modem/timezone.py)."""
+        return TimeZone.load(self.nvm)
+
+    def set_timezone(self, quarters: int) -> None:
+        """Keep the time zone, ``quarters`` of an hour from UTC (-96..96); NvmFull when NVM cannot."""
+        TimeZone(int(quarters)).save(self.nvm)
+
+    @property
+    def firmware_revision(self) -> str:
+        """The revision the module runs (+CGMR, #CGMR, /3/0/3): the last one a firmware update
+        installed, else the profile's (emulator/modem/firmware.py)."""
+        return FirmwareRecord.load(self.nvm).installed or self.profile["identity"]["revision"]
+
+    def install_firmware(self, revision: str) -> None:
+        """A firmware update made ``revision`` the running image (kept in NVM)."""
+        FirmwareRecord(revision).save(self.nvm)
 
     # ------------------------------------------------------------------ radio
     def set_fun(self, fun: int) -> None:

@@ -137,6 +137,12 @@ def _scalar(v) -> bool:
     return _int(v) or _str(v)
 
 
+# Each section has one owner, the only module that reads or writes it (tests/test_architecture.py):
+# startup/profiles modem/core.py, cgdcont modem/radio.py, cops_* commands/network.py, gpscfg
+# commands/gnss.py, tz_quarters modem/timezone.py, firmware_revision modem/firmware.py, setting:*
+# modem/settings.py, lwm2m_server/_pending/_keys/_fota_mode lwm2m/host_settings.py,
+# lwm2m_bootstrapped lwm2m/bootstrap.py, lwm2m_resume lwm2m/agent.py, lwm2m_store lwm2m/store.py,
+# lwm2m_fota lwm2m/fota.py.
 SHAPES: dict[str, Callable[[Any], bool]] = {
     "startup": lambda v: isinstance(v, dict) and _int(v.get("profile", 0), 0, 1)
     and isinstance(v.get("full", True), bool),

@@ -38,6 +38,16 @@ class ModemOwner(Protocol):
     agent: Any              # emulator.lwm2m.agent.Agent
     link: Any               # emulator.modem.link.Link (the module's data path)
 
+    @property
+    def timezone(self) -> Any: ...          # emulator.modem.timezone.TimeZone (+CCLK, /3/0/14)
+
+    def set_timezone(self, quarters: int) -> None: ...
+
+    @property
+    def firmware_revision(self) -> str: ...     # the running firmware revision (+CGMR, /3/0/3)
+
+    def install_firmware(self, revision: str) -> None: ...
+
     def urc(self, text: str) -> None: ...
 
     def reboot(self) -> None: ...

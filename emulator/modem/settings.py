@@ -37,6 +37,12 @@ def held(nvm, name: str, factory: tuple) -> list:
     return list(stored)
 
 
+def hold(nvm, name: str, values: list) -> None:
+    """Keep ``values`` as what setting command ``name`` holds (NVM ``setting:<name>``; this module is
+    the only code that reads or writes those keys)."""
+    nvm.set(f"setting:{name}", list(values))
+
+
 class Settings:
     """Current values (volatile); profiles in NVM are snapshots of them."""
 

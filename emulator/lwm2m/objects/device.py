@@ -32,7 +32,7 @@ class Device(LwM2MObject):
             15: "UTC", 16: str(agent.cfg.get("supported_binding", "U")), 17: "Cat-M1 module",
             19: ident.get("software", ""), 20: 0, 21: 4096,
         })
-        store.live[(3, 0, 3)] = lambda: m.nvm.get("firmware_revision") or ident["revision"]
+        store.live[(3, 0, 3)] = lambda: m.firmware_revision
         store.live[(3, 0, 13)] = lambda: int(m.clock.wall())
         store.live[(3, 0, 14)] = self.utc_offset
         store.live[(3, 0, 10)] = lambda: max(0, m.fs.free() // 1024)
@@ -45,9 +45,7 @@ class Device(LwM2MObject):
     # ------------------------------------------------------------------ the module's clock
     def utc_offset(self) -> str:
         """/3/0/14 as ``+HH:MM`` from the module's time zone (quarter hours, +CCLK)."""
-        minutes = int(self.agent.modem.nvm.get("tz_quarters", 0)) * 15
-        sign = "+" if minutes >= 0 else "-"
-        return f"{sign}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
+        return self.agent.modem.timezone.utc_offset
 
     def clock_write(self, rid: int, value: Any) -> bool | None:
         """/3/0/13 (Unix seconds) or /3/0/14 (``+HH[:MM]``, whole quarter hours, at most 14 h) set the
@@ -60,7 +58,7 @@ class Device(LwM2MObject):
             if not mt or int(mt.group(2)) > 14 or int(mt.group(3) or 0) % 15:
                 return False
             q = (int(mt.group(2)) * 4 + int(mt.group(3) or 0) // 15) * (-1 if mt.group(1) == "-" else 1)
-            m.nvm.set("tz_quarters", q)
+            m.set_timezone(q)
         else:
             return None
         self.agent.store._changed((3, 0, rid, 0), "server")
