@@ -173,23 +173,31 @@ def test_host_and_module_only_capture_replays(tmp_path):
     assert "give --secret" in out[-1]
 
 
+async def _rig(tmp_path, **layer_kw):
+    """An in-process modem on a stepped clock with a fault layer, attached to the network: (clock, port,
+    modem, layer, lines), lines collecting what the module writes."""
+    from emulator.fleet.port import LinePort
+    from emulator.modem.core import Modem
+    from emulator.scenarios.faults import FaultLayer
+    from emulator.scenarios.stepped import SteppedClock
+    clock = SteppedClock()
+    port = LinePort()
+    modem = Modem(port, tmp_path / "s", clock=clock)
+    layer = FaultLayer(modem, 1, **layer_kw)
+    lines: list[str] = []
+    port.tap.listen(lines.append)
+    modem.start()
+    await clock.advance(3)
+    return clock, port, modem, layer, lines
+
+
 def test_every_fault_applies_and_clears_on_a_modem_without_server(tmp_path):
     """Each catalogue fault with its defaults, on an in-process modem (stepped clock): no exception,
     the module still answers AT, lasting ones clear."""
-    from emulator.fleet.port import LinePort
-    from emulator.modem.core import Modem
-    from emulator.scenarios.faults import CATALOGUE, FaultError, FaultLayer
-    from emulator.scenarios.stepped import SteppedClock
+    from emulator.scenarios.faults import CATALOGUE, FaultError
 
     async def main():
-        clock = SteppedClock()
-        port = LinePort()
-        modem = Modem(port, tmp_path / "s", clock=clock)
-        layer = FaultLayer(modem, 1)
-        lines: list[str] = []
-        port.tap.listen(lines.append)
-        modem.start()
-        await clock.advance(3)
+        clock, port, modem, layer, lines = await _rig(tmp_path)
         for name, fault in CATALOGUE.items():
             if name == "server.request":
                 with pytest.raises(FaultError, match="no server session"):
@@ -258,20 +266,9 @@ def test_power_cut_during_an_m2mwrite_payload(tmp_path):
     """power.cut point=m2mwrite: the supply goes once the >>> prompt is out; the file is not written (an
     older file of that name keeps its content), the rest of the payload gets no answer, and after the
     power comes back the module answers AT again."""
-    from emulator.fleet.port import LinePort
-    from emulator.modem.core import Modem
-    from emulator.scenarios.faults import FaultLayer
-    from emulator.scenarios.stepped import SteppedClock
 
     async def main():
-        clock = SteppedClock()
-        port = LinePort()
-        modem = Modem(port, tmp_path / "s", clock=clock)
-        layer = FaultLayer(modem, 1)
-        lines: list[str] = []
-        port.tap.listen(lines.append)
-        modem.start()
-        await clock.advance(3)
+        clock, port, modem, layer, lines = await _rig(tmp_path)
         port.feed(b'AT#M2MWRITE="/XML/a.xml",3\r')
         await clock.advance(0.1)
         port.feed(b"old")
@@ -319,22 +316,12 @@ def test_fault_layer_review_cases(tmp_path):
     lines keep spaces and newlines of their values in the trace."""
     import math
 
-    from emulator.fleet.port import LinePort
-    from emulator.modem.core import Modem
-    from emulator.scenarios.faults import FaultError, FaultLayer
-    from emulator.scenarios.stepped import SteppedClock
+    from emulator.scenarios.faults import FaultError
     from emulator.scenarios.trace import _fault_params
 
     async def main():
-        clock = SteppedClock()
-        port = LinePort()
-        modem = Modem(port, tmp_path / "s", clock=clock)
         notes: list[str] = []
-        layer = FaultLayer(modem, 1, note=notes.append)
-        lines: list[str] = []
-        port.tap.listen(lines.append)
-        modem.start()
-        await clock.advance(3)
+        clock, port, modem, layer, lines = await _rig(tmp_path, note=notes.append)
         # no power: no echo, no answer; the supply back: answers again
         layer.apply("power.cut", off=5.0)
         port.feed(b"AT\r")
