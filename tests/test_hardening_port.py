@@ -243,6 +243,27 @@ def test_m2m_hidden_names_refused_and_leftovers_cleaned(tmp_path):
 
 
 # ------------------------------------------------------------------------------------------ item 8
+def _write_without_reading(h, lines: bytes, chunk: int):
+    """Write ``lines`` in ``chunk``-byte writes from a thread (a write blocks while the module takes no
+    input) and read nothing until the writer is done or has been stalled for 2 s. Returns the thread
+    and its progress ({"sent": bytes written})."""
+    import threading
+    progress = {"sent": 0}
+
+    def writer():
+        for i in range(0, len(lines), chunk):
+            h.ser.write(lines[i:i + chunk])
+            progress["sent"] = i + chunk
+    t = threading.Thread(target=writer, daemon=True)
+    t.start()
+    last, since = -1, time.monotonic()
+    while t.is_alive() and time.monotonic() - since < 2:
+        if progress["sent"] != last:
+            last, since = progress["sent"], time.monotonic()
+        time.sleep(0.1)
+    return t, progress
+
+
 def test_host_that_does_not_read_loses_whole_urcs_never_a_response(tmp_path):
     n = 10_000
     trace = tmp_path / "trace.log"
@@ -251,22 +272,8 @@ def test_host_that_does_not_read_loses_whole_urcs_never_a_response(tmp_path):
         h.echo = False
         assert h.cmd("AT#LWM2MMON=1,3") == OK
         lines = b"".join(b"AT#LWM2MSET=0,3,0,9,0,%d\r" % (i % 100) for i in range(n))
-        progress = {"sent": 0}
-
-        def writer():
-            for i in range(0, len(lines), 1024):
-                h.ser.write(lines[i:i + 1024])          # blocks while the module takes no input
-                progress["sent"] = i + 1024
-
-        import threading
-        t = threading.Thread(target=writer, daemon=True)
-        t.start()
         # the host does not read until the writer is done or stalled (flow control) for 2 s
-        last, since = -1, time.monotonic()
-        while t.is_alive() and time.monotonic() - since < 2:
-            if progress["sent"] != last:
-                last, since = progress["sent"], time.monotonic()
-            time.sleep(0.1)
+        t, progress = _write_without_reading(h, lines, 1024)
         got = bytearray(h.buf)
         deadline = time.monotonic() + 120
         while got.count(b"\r\nOK\r\n") < n and time.monotonic() < deadline:
@@ -293,21 +300,7 @@ def test_responses_alone_over_the_bound_stop_input_until_the_host_reads(tmp_path
     with EmulatorProcess(tmp_path / "s") as emu, emu.open() as h:
         one = h.cmd(cmd)
         lines = (cmd + b"\r") * n
-        progress = {"sent": 0}
-
-        def writer():
-            for i in range(0, len(lines), 500):
-                h.ser.write(lines[i:i + 500])
-                progress["sent"] = i + 500
-
-        import threading
-        t = threading.Thread(target=writer, daemon=True)
-        t.start()
-        last, since = -1, time.monotonic()
-        while t.is_alive() and time.monotonic() - since < 2:
-            if progress["sent"] != last:
-                last, since = progress["sent"], time.monotonic()
-            time.sleep(0.1)
+        t, progress = _write_without_reading(h, lines, 500)
         assert t.is_alive() and progress["sent"] < len(lines)      # the module took no more input
         expected = (cmd + b"\r" + one) * n
         got = h.read_exactly(len(expected), timeout=60)

@@ -8,6 +8,7 @@ disable (DEREGISTERED in account order, then CLIENT_DISABLED).
 """
 from __future__ import annotations
 
+import contextlib
 import re
 import uuid
 
@@ -26,22 +27,35 @@ def second_leshan(leshan_available):
         yield srv
 
 
-def test_bootstrap_provisions_two_servers_each_registered_read_and_observed(tmp_path, leshan, second_leshan):
-    a, b = leshan, second_leshan
+@contextlib.contextmanager
+def _provisioned(tmp_path, a, b, lifetime_b: int):
+    """A module whose factory server is a Leshan-library bootstrap server provisioning Leshan ``a`` (SSID
+    99, lifetime 300 s) and ``b`` (SSID 102, ``lifetime_b`` s) for a fresh endpoint, rebooted with that
+    endpoint name, echo off, on the network: yields (endpoint, bootstrap server, host)."""
     ep = f"multi-{uuid.uuid4().hex[:10]}"
     with LeshanBootstrapServer() as bs:
         bs.set_config(ep, make_bootstrap_config(a.coap_uri, 99, 300, content_format="TLV",
-                                                more_servers=[(b.coap_uri, 102, 200)]))
+                                                more_servers=[(b.coap_uri, 102, lifetime_b)]))
         emu = EmulatorProcess(tmp_path / "s", "--lwm2m-server", bs.coap_uri, "--lwm2m-bootstrap",
                               "--time-scale", "4")
         h = emu.open()
-        events_a, events_b = a.events(ep), b.events(ep)
         try:
             assert h.cmd(f'AT#LWM2MINJKEYS=0,1,"{ep}"') == OK
             assert h.cmd("AT#REBOOT") == OK
             assert h.cmd("ATE0") == OK
             h.echo = False
             h.wait_network()
+            yield ep, bs, h
+        finally:
+            h.close()
+            emu.kill()
+
+
+def test_bootstrap_provisions_two_servers_each_registered_read_and_observed(tmp_path, leshan, second_leshan):
+    a, b = leshan, second_leshan
+    with _provisioned(tmp_path, a, b, 200) as (ep, bs, h):
+        events_a, events_b = a.events(ep), b.events(ep)
+        try:
             assert h.cmd("AT#LWM2MENA=1") == OK
             uri_a, uri_b, uri_bs = a.coap_uri.encode(), b.coap_uri.encode(), bs.coap_uri.encode()
             reg_a = rb'LWM2M-TLT:"REGISTERED",SSID=99,"' + re.escape(uri_a) + rb'"\r\n'
@@ -102,42 +116,25 @@ def test_bootstrap_provisions_two_servers_each_registered_read_and_observed(tmp_
         finally:
             events_a.close()
             events_b.close()
-            h.close()
-            emu.kill()
 
 
 def test_ack_mode_one_ring_covers_every_server(tmp_path, leshan, second_leshan):
     """ACK mode with two servers: one "REG" ring and one ACK before both Registers; one "DRG" ring
     before both De-registers (the guide is silent; the emulator's choice, see agent.py)."""
     a, b = leshan, second_leshan
-    ep = f"multi-{uuid.uuid4().hex[:10]}"
-    with LeshanBootstrapServer() as bs:
-        bs.set_config(ep, make_bootstrap_config(a.coap_uri, 99, 300, content_format="TLV",
-                                                more_servers=[(b.coap_uri, 102, 300)]))
-        emu = EmulatorProcess(tmp_path / "s", "--lwm2m-server", bs.coap_uri, "--lwm2m-bootstrap",
-                              "--time-scale", "4")
-        h = emu.open()
-        try:
-            assert h.cmd(f'AT#LWM2MINJKEYS=0,1,"{ep}"') == OK
-            assert h.cmd("AT#REBOOT") == OK
-            assert h.cmd("ATE0") == OK
-            h.echo = False
-            h.wait_network()
-            assert h.cmd("AT#LWM2MENA=1,1,1,5,5") == OK
-            h.wait_for(rb'#LWM2MRING: "REG"\r\n')
-            assert h.cmd("AT#LWM2MACK=1") == OK
-            out = h.wait_for(rb'"REGISTERED",SSID=(99|102),', timeout=60)
-            out += h.wait_for(rb'"REGISTERED",SSID=(99|102),', timeout=60)
-            out += h.wait_for(rb'#LWM2MEND: 0\r\n', timeout=60)          # the window closes: IDLE
-            assert out.count(b'"REGISTERED"') == 2 and b"#LWM2MRING" not in out, out
-            assert h.cmd("AT#LWM2MSTAT") == b'\r\n#LWM2MGETSTAT: 1,"IDLE"\r\n' + OK
-            a.wait_client(ep, timeout=30)
-            b.wait_client(ep, timeout=30)
-            assert h.cmd("AT#LWM2MENA=0") == OK
-            h.wait_for(rb'#LWM2MRING: "DRG"\r\n', timeout=30)
-            assert h.cmd("AT#LWM2MACK=1") == OK
-            out = h.wait_for(rb'LWM2M-TLT:"CLIENT_DISABLED"\r\n', timeout=60)
-            assert out.count(b'"DEREGISTERED"') == 2 and b"#LWM2MRING" not in out, out
-        finally:
-            h.close()
-            emu.kill()
+    with _provisioned(tmp_path, a, b, 300) as (ep, bs, h):
+        assert h.cmd("AT#LWM2MENA=1,1,1,5,5") == OK
+        h.wait_for(rb'#LWM2MRING: "REG"\r\n')
+        assert h.cmd("AT#LWM2MACK=1") == OK
+        out = h.wait_for(rb'"REGISTERED",SSID=(99|102),', timeout=60)
+        out += h.wait_for(rb'"REGISTERED",SSID=(99|102),', timeout=60)
+        out += h.wait_for(rb'#LWM2MEND: 0\r\n', timeout=60)          # the window closes: IDLE
+        assert out.count(b'"REGISTERED"') == 2 and b"#LWM2MRING" not in out, out
+        assert h.cmd("AT#LWM2MSTAT") == b'\r\n#LWM2MGETSTAT: 1,"IDLE"\r\n' + OK
+        a.wait_client(ep, timeout=30)
+        b.wait_client(ep, timeout=30)
+        assert h.cmd("AT#LWM2MENA=0") == OK
+        h.wait_for(rb'#LWM2MRING: "DRG"\r\n', timeout=30)
+        assert h.cmd("AT#LWM2MACK=1") == OK
+        out = h.wait_for(rb'LWM2M-TLT:"CLIENT_DISABLED"\r\n', timeout=60)
+        assert out.count(b'"DEREGISTERED"') == 2 and b"#LWM2MRING" not in out, out
